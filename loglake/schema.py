@@ -98,7 +98,13 @@ FIELDS_BY_NAME: Final = {f.name: f for f in FIELDS}
 #: Columns stored in the Parquet files (partition keys live in the path, not in the file).
 STORED_FIELDS: Final = tuple(f for f in FIELDS if f.name not in PARTITION_KEYS)
 
-_GLUE_TYPES: Final = {STRING: "string", INT32: "int", INT64: "bigint", DOUBLE: "double", TIMESTAMP: "timestamp"}
+_GLUE_TYPES: Final = {
+    STRING: "string",
+    INT32: "int",
+    INT64: "bigint",
+    DOUBLE: "double",
+    TIMESTAMP: "timestamp",
+}
 _DUCKDB_TYPES: Final = {
     STRING: "VARCHAR",
     INT32: "INTEGER",
@@ -202,8 +208,7 @@ def parse_timestamp(value: Any) -> int:
             dt = datetime.fromisoformat(text)
         except ValueError:
             raise RecordError(
-                f"timestamp {value[:64]!r} is not ISO-8601; send e.g. '2026-11-22T10:00:00.000Z' "
-                "or epoch milliseconds"
+                f"timestamp {value[:64]!r} is not ISO-8601; send e.g. '2026-11-22T10:00:00.000Z' or epoch milliseconds"
             ) from None
         return parse_timestamp(dt)
     else:
@@ -235,9 +240,7 @@ def _as_string(field: Field, value: Any, notes: dict[str, Any]) -> str:
 
 
 def _check_range(field: Field, value: float) -> None:
-    if (field.minimum is not None and value < field.minimum) or (
-        field.maximum is not None and value > field.maximum
-    ):
+    if (field.minimum is not None and value < field.minimum) or (field.maximum is not None and value > field.maximum):
         lo = "" if field.minimum is None else f"{field.minimum:g}"
         hi = "" if field.maximum is None else f"{field.maximum:g}"
         raise RecordError(f"{field.name} {value!r} is outside the allowed range [{lo}, {hi}]")

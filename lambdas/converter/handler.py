@@ -1,0 +1,29 @@
+"""Converter: S3 ObjectCreated on raw/ (through SQS) → partitioned Parquet; answers with a partial batch response."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+from loglake.convert import convert_batch
+from loglake.events import batch_items, batch_response
+from loglake.metrics import MetricsSink, counters_document
+from loglake.settings import Settings
+from loglake.storage import Storage, open_storage
+
+
+@cache
+def _state() -> tuple[Settings, Storage, MetricsSink]:
+    settings = Settings.from_env()
+    return settings, open_storage(settings.lake_uri), MetricsSink(settings.metrics_path)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings, storage, sink = _state()
+    outcome = convert_batch(storage, batch_items(event))
+    doc = counters_document(
+        settings.metrics_namespace, {"stage": "converter"}, outcome.counters(), int(time.time() * 1000)
+    )
+    sink.write(iter([doc]))
+    return batch_response(outcome.failed_items)
