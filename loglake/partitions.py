@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from loglake.errors import PartitionKeyError
-from loglake.schema import PARTITION_KEYS, TABLE_NAME
+from loglake.schema import PARTITION_KEYS, TABLE_NAME, datetime_from_ms, ms_from_datetime
 
 TABLES_PREFIX: Final = "tables/"
 #: A safe partition value: what a value may hold before it is ever put in a key or an SQL statement.
@@ -72,7 +72,7 @@ def validate_value(key: str, value: str) -> str:
 
 def partition_for(service_name: str, timestamp_ms: int, table: str = TABLE_NAME) -> Partition:
     """The partition a record with this service and event time belongs to (event hour, UTC)."""
-    t = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    t = datetime_from_ms(timestamp_ms)
     return Partition(table, (service_name, f"{t.year:04d}", f"{t.month:02d}", f"{t.day:02d}", f"{t.hour:02d}"))
 
 
@@ -80,7 +80,7 @@ def hour_start_ms(partition: Partition) -> int:
     """Start of the partition's event hour, epoch ms."""
     s = partition.spec
     t = datetime(int(s["year"]), int(s["month"]), int(s["day"]), int(s["hour"]), tzinfo=UTC)
-    return int(t.timestamp() * 1000)
+    return ms_from_datetime(t)
 
 
 def parse_key(key: str, *, table: str | None = None, keys: tuple[str, ...] = PARTITION_KEYS) -> Partition:

@@ -16,11 +16,12 @@ Example
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -174,10 +175,23 @@ def athena_create_table_ddl(database: str, location: str) -> str:
 # --------------------------------------------------------------------------- timestamps
 
 
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+
+def datetime_from_ms(ms: int) -> datetime:
+    """Epoch ms → aware UTC datetime, in integer arithmetic (floats misplace hour and ms boundaries)."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def ms_from_datetime(dt: datetime) -> int:
+    """Aware (or naive = UTC) datetime → epoch ms, truncating sub-millisecond digits."""
+    return ((dt if dt.tzinfo else dt.replace(tzinfo=UTC)) - EPOCH) // _ONE_MS
+
+
 def format_timestamp(ms: int) -> str:
     """Milliseconds since the epoch → ``2026-11-22T10:00:00.000Z``."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return datetime_from_ms(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 _MIN_MS: Final = 946_684_800_000  # 2000-01-01
@@ -198,8 +212,7 @@ def parse_timestamp(value: Any) -> int:
         ms = value * 1000 if abs(value) < 1e11 else value / 1000 if abs(value) >= 1e14 else value
         out = int(ms)
     elif isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        out = int(dt.timestamp() * 1000)
+        out = ms_from_datetime(value)
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -315,7 +328,10 @@ def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -
         base[PIPELINE_NOTE_KEY] = merged
     if not base:
         return None
-    return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # e.g. integers beyond 64 bits, which orjson refuses: the stdlib keeps them exactly
+        return json.dumps(base, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def normalize(
