@@ -55,11 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoglakeError as exc:
         print(f"loglake: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if type(exc).__module__.startswith("duckdb"):
-            print(f"loglake: query failed: {exc}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ observers registered with :func:`observe` — the embedded runtime turns those i
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import tempfile
@@ -34,7 +35,7 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes: ...
     def put(self, key: str, data: bytes) -> None: ...
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
-    def delete(self, keys: list[str]) -> None: ...
+    def delete(self, keys: builtins.list[str]) -> None: ...
     def location(self, key: str) -> str: ...
 
 
@@ -105,7 +106,7 @@ class LocalStorage:
                 if key.startswith(prefix):
                     yield ObjectInfo(key, full.stat().st_size)
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             with contextlib.suppress(FileNotFoundError):
                 self._path(key).unlink()
@@ -145,7 +146,7 @@ class S3Storage:
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["Size"])
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
             chunk = keys[start : start + 1000]
             self.client.delete_objects(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from loglake.catalog import DuckDBCatalog, local_catalog_path
+from loglake.errors import CatalogError
 from loglake.local.runtime import METRICS_FILE, LocalPipeline
 from loglake.local.traffic import TrafficPlan, generate, replay
 from loglake.schema import TABLE_NAME
@@ -149,7 +150,8 @@ def _stat(logger: Any, name: str) -> int:
 
 # --------------------------------------------------------------------------- report
 
-ROUTE_SQL = r"regexp_replace(path, '/[0-9]+(/|$)', '/{id}\1', 'g')"
+# Endpoints: numeric ids and keyed hashes (``email:…``, ``user:…``) in paths become ``{id}``.
+ROUTE_SQL = r"regexp_replace(path, '/([0-9]+|(email|user):[0-9a-f]{32})(/|$)', '/{id}\3', 'g')"
 
 REPORT_QUERIES: dict[str, str] = {
     "Requests and error rate per service per minute (10 busiest minutes; counts upscaled by 1/sample_rate)": f"""
@@ -198,13 +200,20 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def query(lake: str | os.PathLike[str], sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run SQL over the lake's catalog (only registered partitions are visible)."""
+    import duckdb
+
     lake_dir = Path(lake).resolve()
-    catalog = DuckDBCatalog(local_catalog_path(lake_dir.as_uri()))
-    con = catalog.query_connection([TABLE_NAME])
+    path = local_catalog_path(lake_dir.as_uri())
+    if not path.exists():
+        raise CatalogError(f"no catalog at {path}: run `loglake demo --lake {lake}` first, or pass --lake DIR")
+    con = DuckDBCatalog(path).query_connection([TABLE_NAME])
     con.execute("SET TimeZone = 'UTC'")
-    cursor = con.execute(sql)
-    columns = [d[0] for d in cursor.description]
-    return columns, cursor.fetchall()
+    try:
+        cursor = con.execute(sql)
+    except duckdb.Error as exc:
+        raise CatalogError(f"query failed: {exc}") from None
+    columns = [d[0] for d in cursor.description] if cursor.description else []
+    return columns, cursor.fetchall() if columns else []
 
 
 def report(lake: str | os.PathLike[str], summary: Summary) -> str:

@@ -114,7 +114,8 @@ class DeliveryStream:
     def flush(self) -> None:
         """Deliver everything buffered now (as Firehose does when its buffer interval ends)."""
         while self._buffer:
-            batch, size = [], 0
+            batch: list[_Buffered] = []
+            size = 0
             # Base64 grows data by 4/3; keep each invocation request under 6 MB with room for the envelope.
             while self._buffer and (
                 not batch or size + len(self._buffer[0].data) * 4 // 3 + 200 < MAX_INVOCATION_BYTES
