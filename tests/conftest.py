@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,8 @@ from loglake.local.runtime import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Real sample inputs, shared with CI beside the project (see its README); never copied into the repo.
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: ``LOGLAKE_SHARED_DATA`` points elsewhere when the checkout does not sit beside ``shared/``.
+SHARED_DATA = Path(os.environ.get("LOGLAKE_SHARED_DATA") or ROOT.parent / "shared" / "data")
 OWN_EVENTS = Path(__file__).parent / "events"
 
 
@@ -39,7 +41,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("LOGLAKE_"):
             monkeypatch.delenv(name)
 
