@@ -7,11 +7,12 @@ doubled, so nothing read from a key or a record reaches SQL unchecked.
 
 from __future__ import annotations
 
+import contextlib
 import glob as globlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlparse
@@ -209,10 +210,11 @@ class AthenaCatalog:
         client: Any = None,
         glue_client: Any = None,
         timeout_s: float = 120.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
         call_attempts: int = 6,
         statement_attempts: int = 3,
+        max_query_bytes: int = MAX_QUERY_BYTES,
     ) -> None:
         quote_identifier(database)
         self.database = database
@@ -221,10 +223,11 @@ class AthenaCatalog:
         self._client = client
         self._glue = glue_client
         self.timeout_s = timeout_s
-        self.sleep = sleep
-        self.clock = clock
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.monotonic
         self.call_attempts = call_attempts
         self.statement_attempts = statement_attempts
+        self.max_query_bytes = max_query_bytes
 
     @property
     def client(self) -> Any:
@@ -302,7 +305,7 @@ class AthenaCatalog:
 
     def add_partitions(self, items: Sequence[PartitionLocation]) -> int:
         registered: list[Partition] = []
-        chunks = chunk_add_partitions(self.database, items)
+        chunks = chunk_add_partitions(self.database, items, max_bytes=self.max_query_bytes)
         for done, (sql, covered) in enumerate(chunks):
             try:
                 self.execute(sql)
@@ -355,17 +358,32 @@ class DuckDBCatalog:
         import duckdb
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._duckdb = duckdb
-        with self._connect() as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS loglake_partitions ("
-                " table_name VARCHAR NOT NULL, spec VARCHAR NOT NULL, location VARCHAR NOT NULL,"
-                " PRIMARY KEY (table_name, spec))"
-            )
+        self._ready = False
 
     def _connect(self, read_only: bool = False) -> Any:
         return self._duckdb.connect(str(self.path), read_only=read_only)
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Any]:
+        """A connection to the catalog file (created on first use); DuckDB's errors become CatalogError."""
+        try:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self._connect() as con:
+                    con.execute(
+                        "CREATE TABLE IF NOT EXISTS loglake_partitions ("
+                        " table_name VARCHAR NOT NULL, spec VARCHAR NOT NULL, location VARCHAR NOT NULL,"
+                        " PRIMARY KEY (table_name, spec))"
+                    )
+                self._ready = True
+            with self._connect() as con:
+                yield con
+        except self._duckdb.Error as exc:
+            raise CatalogError(
+                f"the local catalog {self.path} failed: {exc}; if the file is damaged, move it away — the next "
+                "objects register their partitions again"
+            ) from exc
 
     @staticmethod
     def _spec(partition: Partition) -> str:
@@ -375,19 +393,19 @@ class DuckDBCatalog:
         if not items:
             return 0
         rows = [(p.table, self._spec(p), check_location(loc)) for p, loc in items]
-        with self._connect() as con:
+        with self._session() as con:
             con.executemany("INSERT OR IGNORE INTO loglake_partitions VALUES (?, ?, ?)", rows)
         return 1
 
     def set_partition_location(self, partition: Partition, location: str) -> None:
-        with self._connect() as con:
+        with self._session() as con:
             con.execute(
                 "UPDATE loglake_partitions SET location = ? WHERE table_name = ? AND spec = ?",
                 [check_location(location), partition.table, self._spec(partition)],
             )
 
     def partitions(self, table: str) -> dict[Partition, str]:
-        with self._connect() as con:
+        with self._session() as con:
             rows = con.execute(
                 "SELECT spec, location FROM loglake_partitions WHERE table_name = ? ORDER BY spec", [table]
             ).fetchall()
@@ -398,7 +416,7 @@ class DuckDBCatalog:
         return out
 
     def tables(self) -> list[str]:
-        with self._connect() as con:
+        with self._session() as con:
             return [r[0] for r in con.execute("SELECT DISTINCT table_name FROM loglake_partitions").fetchall()]
 
     def query_connection(self, tables: Iterable[str] | None = None) -> Any:
