@@ -46,7 +46,7 @@ class BatchItem:
 def _key(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"object key must be a string, got {type(value).__name__}")
-    return unquote_plus(value)
+    return unquote_plus(value) if "%" in value or "+" in value else value  # most keys need no decoding
 
 
 def _size(value: Any) -> int | None:

@@ -282,6 +282,7 @@ class TableLayout:
     suffixes: tuple[str, ...] = DEFAULT_SUFFIXES
     projection: bool = False
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.table):
@@ -299,11 +300,12 @@ class TableLayout:
         if not self.suffixes or not all(isinstance(s, str) and s for s in self.suffixes):
             raise ConfigError(f"table {self.table}: suffixes must be a non-empty list such as ['.parquet']")
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+        object.__setattr__(self, "_keys", tuple(c.name for c in self.columns))
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The partition columns, in path order."""
-        return tuple(c.name for c in self.columns)
+        return self._keys
 
     @property
     def table_prefix(self) -> str:
@@ -484,8 +486,12 @@ class TableLayouts:
     'table audit_log uses partition projection'
     """
 
+    #: How many partition folders :meth:`classify` remembers (the warm path: many files, few folders).
+    FOLDER_CACHE_SIZE: Final = 4096
+
     def __init__(self, layouts: Mapping[str, TableLayout] | None = None) -> None:
         self._layouts = dict(layouts) if layouts is not None else {TABLE_NAME: TableLayout.hive(TABLE_NAME)}
+        self._folders: dict[str, tuple[TableLayout, KeyVerdict]] = {}
 
     def __iter__(self) -> Iterator[TableLayout]:
         return iter(self._layouts.values())
@@ -514,15 +520,33 @@ class TableLayouts:
         return [t.table_prefix for t in self.autoloaded()]
 
     def classify(self, key: str) -> KeyVerdict:
-        """Decide what to do with ``key``; never raises for any string."""
-        segments = key.split("/")
-        name = segments[-1]
-        if not name:
-            return KeyVerdict(ignored="folder marker")
-        if "$folder$" in key:
+        """Decide what to do with ``key``; never raises for any string.
+
+        Folders already seen to hold a valid partition are remembered, so the file name is all that is
+        checked for the next object of the same partition.
+        """
+        folder, _, name = key.rpartition("/")
+        if not name or "$folder$" in name:
             return KeyVerdict(ignored="folder marker")
         if name.startswith((".", "_")) or name.endswith((".tmp", ".temp", "~", ".crc")):
             return KeyVerdict(ignored="hidden or temporary file")
+        cached = self._folders.get(folder)
+        if cached is not None:
+            layout, verdict = cached
+            if name.endswith(layout.suffixes):
+                return verdict
+            return KeyVerdict(ignored=f"not a data file of {layout.table} ({', '.join(layout.suffixes)})")
+        verdict = self._classify(key, name)
+        if verdict.partition is not None:
+            if len(self._folders) >= self.FOLDER_CACHE_SIZE:
+                self._folders.clear()
+            self._folders[folder] = (self._layouts[verdict.partition.table], verdict)
+        return verdict
+
+    def _classify(self, key: str, name: str) -> KeyVerdict:
+        segments = key.split("/")
+        if "$folder$" in key:
+            return KeyVerdict(ignored="folder marker")
         if len(segments) < 3 or segments[0] + "/" != TABLES_PREFIX:
             return KeyVerdict(invalid=f"key {key[:200]!r} is not under {TABLES_PREFIX}<table>/")
         layout = self._layouts.get(segments[1])

@@ -259,5 +259,38 @@ def test_any_template_key_gives_safe_values_or_a_reason(segments: list[str]) -> 
         assert v.ignored or v.invalid
 
 
+FOLDERS = st.sampled_from(
+    [
+        "tables/access_logs/service_name=a/year=2026/month=11/day=22/hour=10",
+        "tables/access_logs/service_name=a/year=2026/month=11/day=22/hour=10/sub",
+        "tables/access_logs/service_name=a/year=2026/month=11/day=22/hour=10/_tmp",
+        "tables/access_logs/service_name=a'/year=2026/month=11/day=22/hour=10",
+        "tables/audit_log/1/2026-11-22",
+        "tables/audit_log/1/2026-11-22/x$folder$y",
+        "tables/nope/1",
+    ]
+)
+NAMES = st.sampled_from(["p.parquet", "p.json", "_SUCCESS", ".tmp-1", "p.parquet.tmp", "", "x_$folder$", "a.json.gz"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(FOLDERS, NAMES), min_size=1, max_size=30))
+def test_the_folder_cache_never_changes_a_verdict(keys: list[tuple[str, str]]) -> None:
+    config = {"audit_log": AUDIT | {"suffixes": [".parquet", ".json.gz"]}}
+    warm = TableLayouts.from_config(config)
+    for folder, name in keys:
+        key = f"{folder}/{name}"
+        assert warm.classify(key) == TableLayouts.from_config(config).classify(key)
+
+
+def test_the_folder_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = TableLayouts()
+    monkeypatch.setattr(TableLayouts, "FOLDER_CACHE_SIZE", 3)
+    for hour in range(5):
+        key = f"tables/access_logs/service_name=a/year=2026/month=11/day=22/hour={hour:02d}/p.parquet"
+        assert tables.classify(key).partition is not None
+        assert 1 <= len(tables._folders) <= 3
+
+
 def test_docstring_examples() -> None:
     assert doctest.testmod(layout_module).failed == 0
