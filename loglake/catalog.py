@@ -398,10 +398,16 @@ class DuckDBCatalog:
         return 1
 
     def set_partition_location(self, partition: Partition, location: str) -> None:
+        """Point a registered partition at ``location``; like Athena's ``SET LOCATION``, refuses unknown ones."""
         with self._session() as con:
-            con.execute(
-                "UPDATE loglake_partitions SET location = ? WHERE table_name = ? AND spec = ?",
+            updated = con.execute(
+                "UPDATE loglake_partitions SET location = ? WHERE table_name = ? AND spec = ? RETURNING location",
                 [check_location(location), partition.table, self._spec(partition)],
+            ).fetchall()
+        if not updated:
+            raise CatalogError(
+                f"partition {partition.spec} of {partition.table} is not registered, so its location cannot be "
+                "switched; register it first (add_partitions), as Athena requires too"
             )
 
     def partitions(self, table: str) -> dict[Partition, str]:

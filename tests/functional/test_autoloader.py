@@ -265,3 +265,15 @@ def test_glue_partitions_are_read_with_the_tables_partition_keys(aws: AwsCalls) 
         Partition("audit_log", ("222", "2026-11-22"), keys): f"s3://{BUCKET}/tables/audit_log/222/2026-11-22/",
     }
     assert aws.count("GetTable") == 1 and aws.count("GetPartitions") == 1
+
+
+def test_the_compactors_location_switch_is_one_statement_in_the_workgroup(aws: AwsCalls) -> None:
+    p = Partition("access_logs", ("shop", "2026", "11", "22", "10"))
+    AthenaCatalog(database="loglake", workgroup="loglake").set_partition_location(
+        p, f"s3://{BUCKET}/{p.prefix}compacted-1/"
+    )
+    assert statements() == [
+        "ALTER TABLE `loglake`.`access_logs` PARTITION (`service_name` = 'shop', `year` = '2026', "
+        f"`month` = '11', `day` = '22', `hour` = '10') SET LOCATION 's3://{BUCKET}/{p.prefix}compacted-1/'"
+    ]
+    assert aws.count("StartQueryExecution") == 1

@@ -151,6 +151,9 @@ def test_duckdb_catalog_registers_idempotently_and_switches_location(tmp_path: P
     assert catalog.tables() == ["access_logs"]
     with pytest.raises(CatalogError):
         catalog.add_partitions([(a, "file:///no-trailing-slash")])
+    with pytest.raises(CatalogError, match="not registered"):
+        catalog.set_partition_location(part("never"), tmp_path.as_uri() + "/x/")
+    assert part("never") not in catalog.partitions("access_logs")
 
 
 def test_duckdb_view_reads_only_registered_hive_partitions(tmp_path: Path) -> None:
