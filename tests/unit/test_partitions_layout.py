@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import loglake.layout as layout_module
+import loglake.partition_columns as columns_module
 from loglake.errors import ConfigError, PartitionKeyError
 from loglake.layout import Column, Segment, TableLayout, TableLayouts, parse_template, projection_properties
 from loglake.partitions import VALUE_RE, Partition, parse_key
@@ -294,3 +295,4 @@ def test_the_folder_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(layout_module).failed == 0
+    assert doctest.testmod(columns_module).failed == 0
