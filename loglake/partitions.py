@@ -5,7 +5,10 @@ The lake's table layout is Hive style, one whole path segment per key::
     tables/access_logs/service_name=shop/year=2026/month=11/day=22/hour=10/part-….parquet
 
 Matching is by whole segments and exact names. Values must match :data:`VALUE_RE` (letters, digits, ``.``,
-``_``, ``-``; at most 64 characters), so no value read from a key can carry quotes, slashes or SQL.
+``_``, ``-``; at most 64 characters, starting with a letter or digit), so no value read from a key can carry
+quotes, slashes, spaces, ``=``, backslashes, comment markers, non-ASCII letters or SQL. Tables laid out
+otherwise (a template such as ``{account_id}/{date}/``) are described in :mod:`loglake.layout`, which also
+adds each column's own rule (listed values, integer ranges with fixed digits, date formats).
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ _FORMATS: Final = {"year": (4, 1970, 2999), "month": (2, 1, 12), "day": (2, 1, 3
 
 @dataclass(frozen=True, slots=True, order=True)
 class Partition:
-    """One partition of a table: its name and its values, in key order."""
+    """One partition of a table: its name and its values, in key order; every value is checked.
+
+    Example
+    -------
+    >>> p = Partition("access_logs", ("shop", "2026", "11", "22", "10"))
+    >>> p.spec["hour"], p.prefix
+    ('10', 'tables/access_logs/service_name=shop/year=2026/month=11/day=22/hour=10/')
+    """
 
     table: str
     values: tuple[str, ...]
@@ -35,9 +45,11 @@ class Partition:
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.table):
-            raise PartitionKeyError(f"table name {self.table!r} is not a valid identifier")
+            raise PartitionKeyError(f"table name {str(self.table)[:80]!r} is not a valid identifier")
         if len(self.values) != len(self.keys):
-            raise PartitionKeyError(f"{self.table}: expected {len(self.keys)} partition values, got {self.values}")
+            raise PartitionKeyError(
+                f"{self.table}: expected {len(self.keys)} partition values, got {str(self.values)[:200]}"
+            )
         for key, value in zip(self.keys, self.values, strict=True):
             validate_value(key, value)
 
@@ -47,7 +59,10 @@ class Partition:
 
     @property
     def prefix(self) -> str:
-        """``tables/<table>/k=v/…/`` — the partition's folder relative to the lake root."""
+        """``tables/<table>/k=v/…/`` — the partition's folder in the Hive layout, relative to the lake root.
+
+        Tables with another layout get their folder from :meth:`loglake.layout.TableLayout.prefix`.
+        """
         return table_prefix(self.table) + "".join(f"{k}={v}/" for k, v in zip(self.keys, self.values, strict=True))
 
 
@@ -84,29 +99,27 @@ def hour_start_ms(partition: Partition) -> int:
 
 
 def parse_key(key: str, *, table: str | None = None, keys: tuple[str, ...] = PARTITION_KEYS) -> Partition:
-    """Map an object key under ``tables/`` to its partition.
+    """Map an object key under ``tables/`` to its partition in the Hive layout with partition keys ``keys``.
 
     The key must be ``tables/<table>/<k1>=<v1>/…/<kn>=<vn>/`` followed by at least one more segment (the
-    file, possibly inside sub-folders such as a compaction generation). Raises :class:`PartitionKeyError`
-    with the reason otherwise.
+    file, possibly inside sub-folders such as a compaction generation; a sub-folder that looks like one more
+    ``name=value`` level is refused). Segments match by whole segment and exact name. Raises
+    :class:`PartitionKeyError` with the reason otherwise. Tables laid out otherwise are parsed by
+    :class:`loglake.layout.TableLayout`, which this function uses.
 
     >>> parse_key("tables/access_logs/service_name=shop/year=2026/month=11/day=22/hour=10/p.parquet").values
     ('shop', '2026', '11', '22', '10')
     """
+    from loglake.layout import TableLayout  # the layout module builds on this one
+
     segments = key.split("/")
-    if len(segments) < 3 + len(keys) or segments[0] + "/" != TABLES_PREFIX:
+    if len(segments) < 3 or segments[0] + "/" != TABLES_PREFIX:
         raise PartitionKeyError(
             f"key {key[:200]!r} is not under {TABLES_PREFIX}<table>/ with {len(keys)} partition segments"
         )
     found_table = segments[1]
     if table is not None and found_table != table:
-        raise PartitionKeyError(f"key {key[:200]!r} belongs to table {found_table!r}, not {table!r}")
-    values = []
-    for expected, segment in zip(keys, segments[2 : 2 + len(keys)], strict=True):
-        name, sep, value = segment.partition("=")
-        if not sep or name != expected:
-            raise PartitionKeyError(f"key {key[:200]!r}: expected a segment {expected}=…, found {segment[:80]!r}")
-        values.append(value)
-    if not segments[-1]:
-        raise PartitionKeyError(f"key {key[:200]!r} is a folder, not a data file")
-    return Partition(found_table, tuple(values), keys)
+        raise PartitionKeyError(f"key {key[:200]!r} belongs to table {found_table[:80]!r}, not {table!r}")
+    if not _NAME_RE.fullmatch(found_table):
+        raise PartitionKeyError(f"key {key[:200]!r}: table name {found_table[:80]!r} is not a valid identifier")
+    return TableLayout.hive(found_table, keys).parse(key)

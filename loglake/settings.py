@@ -17,6 +17,8 @@ runtime set the same variables:
 ``LOGLAKE_SCRUB``              JSON extra scrubbing rules (see :mod:`loglake.scrub`)
 ``LOGLAKE_METRICS_NAMESPACE``  CloudWatch namespace of the EMF metrics (default ``loglake``)
 ``LOGLAKE_METRICS_PATH``       append EMF documents to this file instead of stdout (local runs)
+``LOGLAKE_TABLES``             JSON table layouts beyond the access-log table, and partition projection
+                               per table (see :meth:`loglake.layout.TableLayouts.from_config`)
 =============================  =====================================================================
 """
 
@@ -61,6 +63,7 @@ class Settings:
     scrub: dict[str, Any] = field(default_factory=dict)
     metrics_namespace: str = "loglake"
     metrics_path: str | None = None
+    tables: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.lake_uri.startswith(("s3://", "file://")):
@@ -100,6 +103,7 @@ class Settings:
             "scrub": _json_setting(env, "LOGLAKE_SCRUB"),
             "metrics_namespace": env.get("LOGLAKE_METRICS_NAMESPACE", "loglake"),
             "metrics_path": env.get("LOGLAKE_METRICS_PATH") or None,
+            "tables": _json_setting(env, "LOGLAKE_TABLES"),
         }
         values.update(overrides)
         return cls(**values)

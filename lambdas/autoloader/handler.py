@@ -1,4 +1,4 @@
-"""Autoloader: S3 ObjectCreated on tables/ (through SQS) → one ADD IF NOT EXISTS PARTITION per batch."""
+"""Autoloader: S3 ObjectCreated on tables/ (through SQS) → one ADD IF NOT EXISTS PARTITION per table per batch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 from loglake.autoload import Autoloader
 from loglake.catalog import open_catalog
+from loglake.errors import CatalogError
 from loglake.events import batch_items, batch_response
+from loglake.layout import TableLayouts
 from loglake.metrics import MetricsSink, counters_document
 from loglake.settings import Settings
 from loglake.storage import open_storage
@@ -19,20 +21,18 @@ def _state() -> tuple[Settings, Autoloader, MetricsSink]:
     # The autoloader (and its set of known partitions) lives as long as the warm container.
     settings = Settings.from_env()
     storage = open_storage(settings.lake_uri)
-    autoloader = Autoloader(open_catalog(settings), lambda p: storage.location(p.prefix))
+    tables = TableLayouts.from_config(settings.tables)
+    autoloader = Autoloader(open_catalog(settings), lambda p: storage.location(tables.prefix(p)), tables=tables)
     return settings, autoloader, MetricsSink(settings.metrics_path)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings, autoloader, sink = _state()
     result = autoloader.handle(batch_items(event))
-    counts = {
-        "PartitionsAdded": len(result.added),
-        "InvalidKeys": result.invalid_keys,
-        "IgnoredKeys": result.ignored_keys,
-        "CatalogStatements": result.statements,
-        "FailedItems": len(result.failed_items),
-    }
-    doc = counters_document(settings.metrics_namespace, {"stage": "autoloader"}, counts, int(time.time() * 1000))
+    doc = counters_document(
+        settings.metrics_namespace, {"stage": "autoloader"}, result.counters(), int(time.time() * 1000)
+    )
     sink.write(iter([doc]))
+    if result.retry_invocation:
+        raise CatalogError(result.retry_invocation)  # a direct event: Lambda retries the whole invocation
     return batch_response(result.failed_items)

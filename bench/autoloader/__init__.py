@@ -1,0 +1,1 @@
+"""Benchmark of the partition autoloader (``python -m bench.autoloader``)."""
