@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--service", default="web", help="service_name for replayed lines that carry none")
     demo.add_argument("--limit", type=int, help="send at most this many events")
-    demo.add_argument("--seed", type=int, default=7, help="seed of the generated traffic")
+    demo.add_argument(
+        "--seed", type=int, help="seed of the generated traffic (default: from the clock, so runs differ)"
+    )
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     query = sub.add_parser("query", help="run SQL against the lake's catalog")
@@ -45,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "demo":
-            plan = TrafficPlan(end=datetime.now(UTC).replace(second=0, microsecond=0), seed=args.seed)
+            end = datetime.now(UTC).replace(second=0, microsecond=0)
+            # A fresh seed per run: a second run appends new requests, not copies of the first run's request ids.
+            seed = args.seed if args.seed is not None else int(end.timestamp()) // 60
+            plan = TrafficPlan(end=end, seed=seed)
             summary = demo.run(args.lake, source=args.source, service_name=args.service, plan=plan, limit=args.limit)
             print(demo.summary_json(summary) if args.json else demo.report(args.lake, summary))
             return 0 if summary.balanced else 1
