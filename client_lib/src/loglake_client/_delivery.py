@@ -112,8 +112,8 @@ class Sender:
         self.next_replay_at = 0.0
 
     # ------------------------------------------------------------------ one call, with retries
-    def deliver(self, records: Sequence[Record], *, replay: bool = False) -> list[Record]:
-        """Send one call's worth of records; return those not accepted when retrying has to stop.
+    def deliver(self, records: Sequence[Record], *, replay: bool = False) -> tuple[list[Record], str]:
+        """Send one call's worth of records; return those not accepted when retrying had to stop, and why.
 
         Accepted records are never sent again: after a partial failure only the records whose answer carries
         an ``ErrorCode`` are resent. A call that raised (timeout, connection reset) is resent whole, since
@@ -128,11 +128,10 @@ class Sender:
             if not failed:
                 if self.degraded:
                     self.degraded = False
-                return []
+                return [], ""
             attempt += 1
             if not retryable:
-                self.warner.note("rejected", _events(failed), "{n} event(s) not delivered: " + _brace(reason))
-                return failed
+                return failed, reason
             delay = self.retry.delay(attempt - 1)
             now = self.clock()
             limit = started + self.retry.budget
@@ -142,12 +141,7 @@ class Sender:
             if (max_attempts is not None and attempt >= max_attempts) or now + delay > limit:
                 if not self.degraded and (max_attempts is None or max_attempts > 1):
                     self.degraded = True
-                self.warner.note(
-                    "exhausted",
-                    _events(failed),
-                    f"{{n}} event(s) not delivered after {attempt} attempt(s): " + _brace(reason),
-                )
-                return failed
+                return failed, f"{reason}; gave up after {attempt} attempt(s)"
             self.c.retried += _events(failed)
             self._wait(delay)
             pending = failed
@@ -210,18 +204,18 @@ class Sender:
         for call in split_calls(records, max_records=self.max_call_records, max_bytes=self.max_call_bytes):
             shutdown = self.deadline()
             if shutdown is not None and self.clock() >= shutdown:
-                self.give_up(call)  # out of time: straight to the spool
+                self.give_up(call, "shutting down")  # out of time: straight to the spool
                 continue
-            failed = self.deliver(call)
+            failed, reason = self.deliver(call)
             if failed:
-                self.give_up(failed)
+                self.give_up(failed, reason)
             elif self.spooled_since_replay and self.spool is not None and self.clock() >= self.next_replay_at:
                 self.spool.rotate()  # delivery works again: let the replay pick up what we spooled
                 self.spooled_since_replay = False
                 self.replay_wanted = True
 
-    def give_up(self, records: Sequence[Record]) -> None:
-        """Spool records (with a spool) or count them as failed."""
+    def give_up(self, records: Sequence[Record], reason: str) -> None:
+        """Spool records (with a spool) or count them as failed; warn (rate-limited) either way."""
         total = _events(records)
         if not total:
             return
@@ -230,7 +224,7 @@ class Sender:
             try:
                 written, evicted = self.spool.append(records)
             except OSError as exc:
-                self.warner.note("spool", total, "{n} event(s) could not be spooled: " + _brace(str(exc)))
+                reason = f"{reason}; spool write failed: {exc}"
                 written, evicted = 0, 0
             if evicted:
                 self.c.spool_evicted += evicted
@@ -240,9 +234,13 @@ class Sender:
             if written:
                 self.c.spooled += written
                 self.spooled_since_replay = True
+                self.warner.note(
+                    "spooled", written, "{n} event(s) spooled, not delivered yet: " + _brace(reason)
+                )
         if total > written:
             self.c.failed += total - written
-            self.warner.note("failed", total - written, "{n} event(s) lost: not delivered and not spooled")
+            where = "the spool is full" if self.spool is not None else "no spool_dir"
+            self.warner.note("failed", total - written, f"{{n}} event(s) lost ({where}): " + _brace(reason))
 
     # ------------------------------------------------------------------ replaying the spool
     def replay(self) -> Iterator[None]:
@@ -263,34 +261,46 @@ class Sender:
                     self.warner.note(
                         "corrupt", damaged, "{n} damaged spool byte(s) skipped (their events are lost)"
                     )
-                batch: list[tuple[int, int, bytes]] = []
-                size = 0
-                for entry in [*entries, None]:
-                    if entry is not None and (
-                        not batch
-                        or (
-                            len(batch) < self.max_call_records and size + len(entry[2]) <= self.max_call_bytes
+                chunks = _chunks(entries, self.max_call_records, self.max_call_bytes)
+                if not chunks:
+                    seg.remove()
+                for n, chunk in enumerate(chunks, 1):
+                    records = [Record(p, p.count(b"\n")) for _, _, p in chunk]
+                    failed, reason = self.deliver(records, replay=True)
+                    if failed:
+                        self.warner.note(
+                            "replay",
+                            _events(failed),
+                            "{n} spooled event(s) kept for a later replay: " + _brace(reason),
                         )
-                    ):
-                        batch.append(entry)
-                        size += len(entry[2])
-                        continue
-                    if batch:
-                        records = [Record(p, p.count(b"\n")) for _, _, p in batch]
-                        failed = self.deliver(records, replay=True)
-                        if failed:
-                            self.spooled_since_replay = True  # try again once delivery works,
-                            self.next_replay_at = self.clock() + REPLAY_RETRY_INTERVAL  # but not at once
-                            first = next(i for i, r in enumerate(records) if any(r is f for f in failed))
-                            seg.ack(batch[first][0])
-                            return
-                        seg.ack(batch[-1][1])
-                        yield
-                    if entry is not None:
-                        batch, size = [entry], len(entry[2])
-                seg.remove()
+                        self.spooled_since_replay = True  # try again once delivery works,
+                        self.next_replay_at = self.clock() + REPLAY_RETRY_INTERVAL  # but not at once
+                        first = next(i for i, r in enumerate(records) if any(r is f for f in failed))
+                        seg.ack(chunk[first][0])
+                        return
+                    if n == len(chunks):
+                        seg.remove()  # before yielding: a step never leaves a fully sent segment behind
+                    else:
+                        seg.ack(chunk[-1][1])
+                    yield
             finally:
                 seg.release()
+
+
+def _chunks(
+    entries: list[tuple[int, int, bytes]], max_records: int, max_bytes: int
+) -> list[list[tuple[int, int, bytes]]]:
+    """Spool entries grouped, in order, into calls within the API limits."""
+    chunks: list[list[tuple[int, int, bytes]]] = []
+    size = 0
+    for entry in entries:
+        n = len(entry[2])
+        if not chunks or len(chunks[-1]) >= max_records or size + n > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += n
+    return chunks
 
 
 def _brace(text: str) -> str:

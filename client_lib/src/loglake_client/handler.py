@@ -106,7 +106,7 @@ class KinesisHandler(logging.Handler):
         """The event a record becomes (also useful to check what will be sent)."""
         event: dict[str, Any] = {
             "timestamp": utc_timestamp(record.created),
-            "message": record.getMessage(),
+            "message": _message(record),
             "logger": record.name,
         }
         if record.exc_info and record.exc_info[0] is not None:
@@ -135,3 +135,10 @@ class KinesisHandler(logging.Handler):
                 self.flush()
         finally:
             super().close()
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a format string that does not match its arguments: keep both, unmerged
+        return f"{record.msg!s} {record.args!r}"

@@ -397,7 +397,7 @@ class KinesisLogger:
                 self._items.clear()
                 self._qbytes = 0
             if items:
-                self._sender.give_up(self._pack(items))
+                self._sender.give_up(self._pack(items), "the worker did not finish within the close timeout")
         if self._spool is not None and (worker is None or not worker.is_alive()):
             self._spool.close()
         _lifecycle.unregister(self)
