@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from loglake_client._errors import DeliveryWarning
@@ -243,7 +243,7 @@ class Sender:
             self.warner.note("failed", total - written, f"{{n}} event(s) lost ({where}): " + _brace(reason))
 
     # ------------------------------------------------------------------ replaying the spool
-    def replay(self) -> Iterator[None]:
+    def replay(self) -> Generator[None, None, None]:
         """Resend spooled records, one call per step (the caller interleaves steps with fresh batches).
 
         Stops at the first call that cannot be delivered, leaving the rest (and an acknowledged offset) in

@@ -107,8 +107,20 @@ class Counters:
     __slots__ = _NAMES
 
     def __init__(self) -> None:
-        for name in _NAMES:
-            setattr(self, name, 0)
+        self.queued = 0
+        self.sent = 0
+        self.retried = 0
+        self.failed = 0
+        self.dropped = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.spool_evicted = 0
+        self.truncated = 0
+        self.oversize = 0
+        self.api_calls = 0
+        self.records = 0
+        self.billed_bytes = 0
+        self.payload_bytes = 0
 
     def snapshot(self) -> Stats:
         values: dict[str, Any] = {name: getattr(self, name) for name in _NAMES}

@@ -79,7 +79,7 @@ class KinesisHandler(logging.Handler):
         self.kinesis_logger = logger
         self._local = threading.local()
 
-    def filter(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def filter(self, record: logging.LogRecord) -> bool:
         name = record.name
         for prefix in IGNORED_LOGGERS:
             if name == prefix or name.startswith(prefix + "."):
