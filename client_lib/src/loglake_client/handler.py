@@ -96,7 +96,7 @@ class KinesisHandler(logging.Handler):
             return  # formatting the record logged something: do not recurse
         self._local.busy = True
         try:
-            self.kinesis_logger.log(record.levelname, self.to_event(record))
+            self.kinesis_logger._log(record.levelname, self.to_event(record), {}, owned=True)
         except Exception:
             pass
         finally:
@@ -117,9 +117,10 @@ class KinesisHandler(logging.Handler):
             event["exception"] = record.exc_text
         if record.stack_info:
             event["stack_info"] = record.stack_info
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                event.setdefault(key, value)
+        attrs = record.__dict__
+        for key in attrs.keys() - _STANDARD_ATTRS:  # the extra= fields, found by one C-level set difference
+            if not key.startswith("_"):
+                event.setdefault(key, attrs[key])
         return event
 
     def flush(self) -> None:

@@ -238,13 +238,16 @@ class KinesisLogger:
         """Queue an event at level ``CRITICAL`` (see :meth:`log`)."""
         self.log("CRITICAL", event, **fields)
 
-    def _log(self, level: str, event: Any, fields: dict[str, Any]) -> None:
+    def _log(self, level: str, event: Any, fields: dict[str, Any], *, owned: bool = False) -> None:
+        """Queue one event; ``owned`` means ``event`` is a fresh dict of the caller's own (no copy needed)."""
         if self._closed:
             with self._lock:
                 self._c.dropped += 1
             return
         if event is None:
             out: dict[str, Any] = {}
+        elif owned:
+            out = event
         elif isinstance(event, dict):
             out = event.copy()
         elif isinstance(event, Mapping):
