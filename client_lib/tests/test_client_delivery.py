@@ -246,3 +246,41 @@ def test_warnings_turned_into_errors_do_not_break_delivery(make_logger: Callable
         log.info(i=2)
         assert log.flush() is True
     assert [e["i"] for e in fake.events()] == [2]
+
+
+@pytest.mark.filterwarnings("ignore::loglake_client.DeliveryWarning")
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spec=event_specs, options=logger_options, plan=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8)
+)
+def test_with_failures_and_a_spool_every_event_is_delivered_or_on_disk(
+    spec: list[tuple[str, int]], options: dict[str, Any], plan: list[str]
+) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from loglake_client._spool import read_entries
+
+    fake = FakeFirehose(fault=faulty(plan))
+    policy = RetryPolicy(base_delay=0.0005, max_delay=0.001, max_attempts=3)
+    with tempfile.TemporaryDirectory() as spool_dir:
+        with KinesisLogger(
+            "s",
+            client=fake,
+            handle_sigterm=False,
+            flush_interval=3600,
+            retry=policy,
+            spool_dir=spool_dir,
+            **options,
+        ) as log:
+            run_events(log, spec)
+            log.flush()
+        on_disk = decode_ndjson(
+            [p for seg in Path(spool_dir).glob("*.seg") for _, _, p in read_entries(seg.read_bytes())]
+        )
+    s = log.stats
+    assert fake.violations == [] and s.failed == 0
+    arrived = {e["id"] for e in fake.events()}
+    spooled = {e["id"] for e in on_disk}
+    assert arrived | spooled == set(range(len(spec)))  # nothing lost: sent, or waiting in the spool
+    assert s.sent + s.replayed + s.spooled >= len(spec)
