@@ -203,7 +203,9 @@ def test_block_mode_gives_up_after_block_timeout(make_logger: Callable[..., Kine
     log.info(i=1)
     log.info(i=2)  # waits up to 20 ms for room, then drops
     assert log.stats.dropped == 1
-    gate.opened.set()
+    with pytest.warns(DeliveryWarning, match="1 event.*queue was full"):
+        gate.opened.set()
+        assert log.flush()
 
 
 def test_queue_is_bounded_in_bytes_too(make_logger: Callable[..., KinesisLogger]) -> None:
@@ -216,7 +218,9 @@ def test_queue_is_bounded_in_bytes_too(make_logger: Callable[..., KinesisLogger]
     for i in range(5):
         log.info(i=i, pad="x" * 6_000)
     assert log.stats.queued == 1 + 3 and log.stats.dropped == 2
-    gate.opened.set()
+    with pytest.warns(DeliveryWarning, match="2 event.*queue was full"):
+        gate.opened.set()
+        assert log.flush()
 
 
 def test_oversized_events_are_cut_or_rejected_and_never_hold_up_others(
