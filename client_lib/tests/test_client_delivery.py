@@ -124,13 +124,25 @@ def test_retryable_classification() -> None:
     assert is_retryable(ConnectionRefusedError())
 
 
-def test_a_slow_firehose_does_not_slow_the_caller(make_logger: Callable[..., KinesisLogger]) -> None:
-    fake = FakeFirehose(latency=0.2)
+def test_a_stuck_firehose_call_does_not_hold_up_the_caller(make_logger: Callable[..., KinesisLogger]) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(index: int, datas: list[bytes]) -> None:
+        entered.set()
+        release.wait(10)
+
+    fake = FakeFirehose(fault=stuck)
     log = make_logger(fake, flush_interval=0.0, max_batch_events=1)
-    for i in range(20):
-        log.info(i=i)  # each returns while the worker sits in a 200 ms call
-    assert log.stats.queued == 20 and len(fake.calls) <= 1
+    log.info(i=0)
+    assert entered.wait(10)  # the worker now sits in a network call that does not return
+    for i in range(1, 20):
+        log.info(i=i)  # each returns at once: nothing in the request path waits for the network
+    assert log.stats.queued == 20 and len(fake.calls) == 1
+    release.set()
     assert log.flush(timeout=20)
+    assert sorted(e["i"] for e in fake.events()) == list(range(20))
 
 
 # --------------------------------------------------------------------------- properties

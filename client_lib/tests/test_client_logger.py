@@ -99,7 +99,7 @@ def test_a_batch_is_cut_at_max_batch_events(
 def test_a_batch_is_cut_when_the_oldest_event_is_flush_interval_old(
     make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
 ) -> None:
-    log = make_logger(fake, flush_interval=0.05, max_batch_events=1000)
+    log = make_logger(fake, flush_interval=0.3, max_batch_events=1000)
     for i in range(3):
         log.info(i=i)
     # No flush(): only the interval can cut this batch.

@@ -111,7 +111,7 @@ def test_close_spools_what_cannot_be_sent_before_its_timeout(
     log = make_logger(fake, spool_dir=tmp_path, retry=RetryPolicy(base_delay=0.05, max_delay=0.1, budget=60))
     for i in range(5):
         log.info(id=i)
-    log.close(timeout=0.5)  # the retry budget (60 s) is cut short by the close deadline
+    log.close(timeout=2.0)  # the retry budget (60 s) is cut short by the close deadline
     assert (log.stats.spooled, log.stats.failed) == (5, 0)
     entries = [p for seg in sorted(tmp_path.glob("*.seg")) for _, _, p in read_entries(seg.read_bytes())]
     assert sorted(e["id"] for e in decode_ndjson(entries)) == list(range(5))
