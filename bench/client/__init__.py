@@ -1,0 +1,1 @@
+"""Benchmark of loglake-client (``python -m bench.client``); see ``__main__`` for what is measured."""
