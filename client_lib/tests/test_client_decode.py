@@ -1,14 +1,12 @@
 """The pipeline's transformer decodes the client's aggregated records back into the same events.
 
-The transformer lives in the lead's code on ``main``; until it is merged here, ``transformer_decode`` below
-does exactly what it does: split each record's bytes on ``b"\\n"``, skip empty lines, JSON-parse each line.
-At merge time point ``transformer_decode`` at the real decoder.
+``transformer_decode`` is the transformer's own decoder (``loglake.records.decode_record``), so a change on
+either side that breaks the wire format fails here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,14 +15,16 @@ from typing import Any
 from loglake_client import KinesisLogger
 from loglake_client.testing import FakeFirehose
 
+from loglake.records import decode_record
+
 
 def transformer_decode(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in data.split(b"\n") if line.strip()]
+    decoded = decode_record(data)
+    assert decoded.failures == []
+    return [event for event, _raw in decoded.events]
 
 
-def test_records_decode_as_ndjson_events(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_records_decode_as_ndjson_events(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake, service_name="shop", max_record_bytes=4096)  # small records: many boundaries
     sent: list[dict[str, Any]] = []
     for i in range(300):

@@ -52,9 +52,7 @@ def test_after_a_partial_failure_only_the_failed_record_is_resent(
         ConnectionResetError("reset by peer"),
         TimeoutError("timed out"),
     ],
-    ids=lambda e: (
-        type(e).__name__ + (":" + e.response["Error"]["Code"] if hasattr(e, "operation_name") else "")
-    ),
+    ids=lambda e: type(e).__name__ + (":" + e.response["Error"]["Code"] if hasattr(e, "operation_name") else ""),
 )
 def test_transient_errors_are_retried_until_the_call_succeeds(
     make_logger: Callable[..., KinesisLogger], error: Exception
@@ -68,12 +66,8 @@ def test_transient_errors_are_retried_until_the_call_succeeds(
     assert (s.sent, s.retried, s.failed) == (6, 12, 0)
 
 
-@pytest.mark.parametrize(
-    "code", ["ResourceNotFoundException", "AccessDeniedException", "InvalidArgumentException"]
-)
-def test_errors_retrying_cannot_fix_are_not_retried(
-    make_logger: Callable[..., KinesisLogger], code: str
-) -> None:
+@pytest.mark.parametrize("code", ["ResourceNotFoundException", "AccessDeniedException", "InvalidArgumentException"])
+def test_errors_retrying_cannot_fix_are_not_retried(make_logger: Callable[..., KinesisLogger], code: str) -> None:
     fake = FakeFirehose(fault=lambda index, datas: client_error(code))
     log = make_logger(fake)
     three_services(log)
@@ -204,17 +198,13 @@ def test_without_failures_every_event_arrives_exactly_once_within_the_limits(
 
 @pytest.mark.filterwarnings("ignore::loglake_client.DeliveryWarning")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    spec=event_specs, options=logger_options, plan=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8)
-)
+@given(spec=event_specs, options=logger_options, plan=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8))
 def test_with_failures_every_event_arrives_at_least_once_or_is_counted(
     spec: list[tuple[str, int]], options: dict[str, Any], plan: list[str]
 ) -> None:
     fake = FakeFirehose(fault=faulty(plan))
     policy = RetryPolicy(base_delay=0.0005, max_delay=0.001, max_attempts=4)
-    with KinesisLogger(
-        "s", client=fake, handle_sigterm=False, flush_interval=3600, retry=policy, **options
-    ) as log:
+    with KinesisLogger("s", client=fake, handle_sigterm=False, flush_interval=3600, retry=policy, **options) as log:
         run_events(log, spec)
         log.flush()
     assert fake.violations == []
@@ -247,9 +237,7 @@ def test_warnings_are_rate_limited_and_carry_the_count_since_the_last_one() -> N
 def test_warnings_turned_into_errors_do_not_break_delivery(make_logger: Callable[..., KinesisLogger]) -> None:
     import warnings
 
-    fake = FakeFirehose(
-        fault=lambda index, datas: client_error("AccessDeniedException") if index == 0 else None
-    )
+    fake = FakeFirehose(fault=lambda index, datas: client_error("AccessDeniedException") if index == 0 else None)
     log = make_logger(fake)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -262,9 +250,7 @@ def test_warnings_turned_into_errors_do_not_break_delivery(make_logger: Callable
 
 @pytest.mark.filterwarnings("ignore::loglake_client.DeliveryWarning")
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    spec=event_specs, options=logger_options, plan=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8)
-)
+@given(spec=event_specs, options=logger_options, plan=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=8))
 def test_with_failures_and_a_spool_every_event_is_delivered_or_on_disk(
     spec: list[tuple[str, int]], options: dict[str, Any], plan: list[str]
 ) -> None:

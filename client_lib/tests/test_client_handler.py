@@ -47,9 +47,7 @@ def test_records_become_events_with_message_logger_level_exception_and_extra(
     assert "test_records_become_events" in stacked["stack_info"]
 
 
-def test_sdk_and_own_records_are_dropped(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_sdk_and_own_records_are_dropped(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake)
     handler = KinesisHandler(logger=log)
     for name in (

@@ -84,9 +84,7 @@ def test_sending_happens_on_the_worker_thread_only(make_logger: Callable[..., Ki
     assert threads and threading.get_ident() not in threads
 
 
-def test_a_batch_is_cut_at_max_batch_events(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_a_batch_is_cut_at_max_batch_events(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake, flush_interval=3600, max_batch_events=100)
     for i in range(250):
         log.info(i=i)
@@ -210,9 +208,7 @@ def test_block_mode_gives_up_after_block_timeout(make_logger: Callable[..., Kine
 
 def test_queue_is_bounded_in_bytes_too(make_logger: Callable[..., KinesisLogger]) -> None:
     gate = Gate()
-    log = make_logger(
-        FakeFirehose(fault=gate), max_batch_events=1, max_queue_bytes=20_000, max_record_bytes=10_000
-    )
+    log = make_logger(FakeFirehose(fault=gate), max_batch_events=1, max_queue_bytes=20_000, max_record_bytes=10_000)
     log.info(i=0)
     assert gate.entered.wait(10)
     for i in range(5):

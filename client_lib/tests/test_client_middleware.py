@@ -44,9 +44,7 @@ def wsgi_call(app: Callable[..., Any], **environ_overrides: Any) -> tuple[str, l
     environ.update(environ_overrides)
     seen: dict[str, Any] = {}
 
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[..., Any]:
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
         seen["status"], seen["headers"] = status, headers
         return lambda data: None
 
@@ -66,9 +64,7 @@ def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
     yield b"world"
 
 
-def test_wsgi_logs_one_schema_event_per_request(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_wsgi_logs_one_schema_event_per_request(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake, service_name="shop")
     app = LoglakeWSGIMiddleware(hello_app, log, trusted_proxies=1)
     status, _, body = wsgi_call(
@@ -101,9 +97,7 @@ def test_wsgi_logs_one_schema_event_per_request(
     assert event["service_name"] == "shop"
 
 
-def test_wsgi_makes_a_request_id_and_can_echo_it(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_wsgi_makes_a_request_id_and_can_echo_it(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake)
     seen: dict[str, Any] = {}
 
@@ -253,9 +247,7 @@ def asgi_request(
     return out["status"], out["headers"], out["body"]
 
 
-def test_asgi_logs_one_schema_event_per_request(
-    make_logger: Callable[..., KinesisLogger], fake: FakeFirehose
-) -> None:
+def test_asgi_logs_one_schema_event_per_request(make_logger: Callable[..., KinesisLogger], fake: FakeFirehose) -> None:
     log = make_logger(fake, service_name="api")
     status, headers, body = asgi_request(
         starlette_app(log, trusted_proxies=2, echo_request_id=True),

@@ -88,9 +88,7 @@ def test_packing_property_limits_routing_and_exactly_once(
     assert Counter(arrived) == Counter(range(len(lines)))  # every event exactly once
     # Within a service, order is kept.
     for svc in {"api", "web", "jobs"}:
-        order = [
-            e["i"] for c in calls for r in c for e in decode_ndjson([r.data]) if e["service_name"] == svc
-        ]
+        order = [e["i"] for c in calls for r in c for e in decode_ndjson([r.data]) if e["service_name"] == svc]
         assert order == sorted(order)
 
 

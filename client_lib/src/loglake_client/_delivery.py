@@ -228,15 +228,11 @@ class Sender:
                 written, evicted = 0, 0
             if evicted:
                 self.c.spool_evicted += evicted
-                self.warner.note(
-                    "evicted", evicted, "{n} spooled event(s) evicted unsent from the full spool"
-                )
+                self.warner.note("evicted", evicted, "{n} spooled event(s) evicted unsent from the full spool")
             if written:
                 self.c.spooled += written
                 self.spooled_since_replay = True
-                self.warner.note(
-                    "spooled", written, "{n} event(s) spooled, not delivered yet: " + _brace(reason)
-                )
+                self.warner.note("spooled", written, "{n} event(s) spooled, not delivered yet: " + _brace(reason))
         if total > written:
             self.c.failed += total - written
             where = "the spool is full" if self.spool is not None else "no spool_dir"
@@ -258,9 +254,7 @@ class Sender:
                 entries = list(read_entries(data, start))
                 damaged = len(data) - start - sum(end - off for off, end, _ in entries)
                 if damaged > 0:
-                    self.warner.note(
-                        "corrupt", damaged, "{n} damaged spool byte(s) skipped (their events are lost)"
-                    )
+                    self.warner.note("corrupt", damaged, "{n} damaged spool byte(s) skipped (their events are lost)")
                 chunks = _chunks(entries, self.max_call_records, self.max_call_bytes)
                 if not chunks:
                     seg.remove()

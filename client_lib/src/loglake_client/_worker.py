@@ -54,9 +54,7 @@ class WorkerMixin:
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 user_agent_extra="loglake-client",
             )
-            self._client = boto3.session.Session().client(
-                "firehose", region_name=self.region_name, config=config
-            )
+            self._client = boto3.session.Session().client("firehose", region_name=self.region_name, config=config)
         return self._client
 
     def _pack(self, items: list[Item]) -> list[Record]:
@@ -77,9 +75,7 @@ class WorkerMixin:
                         self._sender.send(self._pack(batch))
                     except Exception as exc:  # a bug here must not kill the worker or lose the count
                         self._c.failed += len(batch)
-                        self._warner.note(
-                            "bug", len(batch), "{n} event(s) lost to an internal error: " + repr(exc)
-                        )
+                        self._warner.note("bug", len(batch), "{n} event(s) lost to an internal error: " + repr(exc))
                     self._finish(len(batch))
                 elif closing:
                     break

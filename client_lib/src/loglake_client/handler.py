@@ -69,9 +69,7 @@ class KinesisHandler(logging.Handler):
             if not stream_name:
                 from loglake_client._errors import ConfigurationError
 
-                raise ConfigurationError(
-                    "KinesisHandler needs stream_name (or an existing logger=KinesisLogger)"
-                )
+                raise ConfigurationError("KinesisHandler needs stream_name (or an existing logger=KinesisLogger)")
             logger = KinesisLogger(stream_name, **logger_options)
             self._owns_logger = True
         else:

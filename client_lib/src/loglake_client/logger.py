@@ -128,13 +128,9 @@ class KinesisLogger(WorkerMixin):
         if max_queue_events < 1 or max_queue_bytes < max_record_bytes:
             raise ConfigurationError("max_queue_events must be >= 1 and max_queue_bytes >= max_record_bytes")
         if not 64 <= max_record_bytes <= MAX_RECORD_BYTES:
-            raise ConfigurationError(
-                f"max_record_bytes must be within 64..{MAX_RECORD_BYTES} (Firehose's limit)"
-            )
+            raise ConfigurationError(f"max_record_bytes must be within 64..{MAX_RECORD_BYTES} (Firehose's limit)")
         if flush_interval < 0 or block_timeout < 0 or shutdown_timeout < 0:
-            raise ConfigurationError(
-                "flush_interval, block_timeout and shutdown_timeout must be >= 0 seconds"
-            )
+            raise ConfigurationError("flush_interval, block_timeout and shutdown_timeout must be >= 0 seconds")
         self.stream_name = stream_name
         self.service_name = service_name
         self.region_name = region_name
@@ -420,9 +416,7 @@ class KinesisLogger(WorkerMixin):
 
     # ------------------------------------------------------------------ worker
     def _start_worker(self) -> None:
-        self._worker = threading.Thread(
-            target=self._run, name=f"loglake-client-{self.stream_name}", daemon=True
-        )
+        self._worker = threading.Thread(target=self._run, name=f"loglake-client-{self.stream_name}", daemon=True)
         self._worker.start()
 
     def _send_deadline(self) -> float | None:

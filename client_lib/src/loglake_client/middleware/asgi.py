@@ -113,9 +113,7 @@ class LoglakeASGIMiddleware:
         finally:
             log()
 
-    def _log(
-        self, scope: Scope, headers: dict[str, str], rid: str, status: int, sent: int, started: float
-    ) -> None:
+    def _log(self, scope: Scope, headers: dict[str, str], rid: str, status: int, sent: int, started: float) -> None:
         try:
             uid = self.user_id(scope)
         except Exception:
@@ -129,9 +127,7 @@ class LoglakeASGIMiddleware:
             status=status,
             latency_ms=(time.perf_counter() - started) * 1000.0,
             bytes_sent=sent,
-            ip_address=client_ip(
-                client[0] if client else None, headers.get("x-forwarded-for"), self.trusted_proxies
-            ),
+            ip_address=client_ip(client[0] if client else None, headers.get("x-forwarded-for"), self.trusted_proxies),
             user_agent=headers.get("user-agent"),
             referer=headers.get("referer"),
             trace_id=headers.get("x-amzn-trace-id") or headers.get("traceparent"),

@@ -127,9 +127,7 @@ class LoglakeWSGIMiddleware:
             status=status,
             latency_ms=(time.perf_counter() - started) * 1000.0,
             bytes_sent=state.sent,
-            ip_address=client_ip(
-                environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), self.trusted_proxies
-            ),
+            ip_address=client_ip(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), self.trusted_proxies),
             user_agent=environ.get("HTTP_USER_AGENT"),
             referer=environ.get("HTTP_REFERER"),
             trace_id=environ.get("HTTP_X_AMZN_TRACE_ID") or environ.get("HTTP_TRACEPARENT"),
