@@ -145,7 +145,7 @@ def dependencies_layer_name(
     key = hashlib.sha256(
         "\0".join((BUILDER_VERSION, architecture, python_version, requirements.read_text())).encode()
     ).hexdigest()[:16]
-    return f"deps-{architecture}-py{python_version}-{key}"
+    return f"deps-{architecture}-py{python_version.replace('.', '')}-{key}"
 
 
 def pip_command(
