@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +21,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # app.py, stacks/ and layers/ live at the project root, outside the installed `loglake` distribution.
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+
+from stacks.config import LoglakeConfig, config_from_context  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
 
 _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -57,3 +64,134 @@ def project_root() -> Path:
 def cdk_json_context() -> dict[str, Any]:
     """The context of the project's cdk.json: feature flags and the default pipeline settings."""
     return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+#: A configuration far from the defaults, so tests can tell configured values from defaults.
+VARIANT: dict[str, Any] = {
+    "name": "lake-test",
+    "metrics_namespace": "lake-test/red",
+    "services": ["shop", "search", "auth"],
+    "streams": [
+        {"name": "shop-logs", "default_service": "shop"},
+        {"name": "edge-logs", "default_service": "auth"},
+    ],
+    "buffering": {
+        "size_mb": 32,
+        "interval_seconds": 120,
+        "processor_size_mb": 0.5,
+        "processor_interval_seconds": 30,
+    },
+    "sampling": {"default": {"rate": 0.2, "slow_ms": 750}, "services": {"auth": {"rate": 1.0}}},
+    "scrubbing": {
+        "secret_params": ["token"],
+        "patterns": [{"name": "card", "regex": r"\b\d{16}\b", "action": "redact"}],
+        "truncate_ip": True,
+        "services": {"search": {"truncate_ip": False}},
+    },
+    "retention": {
+        "raw_days": 3,
+        "errors_days": 10,
+        "quarantine_days": 45,
+        "ia_after_days": 45,
+        "glacier_after_days": 120,
+        "expire_after_days": 3650,
+        "noncurrent_days": 7,
+        "min_transition_bytes": 262144,
+        "athena_results_days": 2,
+        "access_log_days": 90,
+        "log_days": 30,
+    },
+    "alarms": {
+        "error_rate_percent": 2.5,
+        "error_rate_minutes": 4,
+        "min_requests_per_minute": 50,
+        "p99_latency_ms": 800,
+        "p99_latency_minutes": 3,
+        "traffic_anomaly_stddevs": 2.5,
+        "ip_requests_per_minute": 600,
+        "firehose_freshness_seconds": 600,
+        "duration_percent_of_timeout": 90,
+        "queue_age_seconds": 1800,
+        "services": {"search": {"p99_latency_ms": 250}},
+    },
+    "notifications": {"emails": ["oncall@example.com"], "https": ["https://pager.example.com/hooks/loglake"]},
+    "lambda": {
+        "architecture": "x86_64",
+        "python_version": "3.13",
+        "log_level": "DEBUG",
+        "converter": {"memory_mb": 3008, "timeout_seconds": 600},
+    },
+    "compaction": {"schedule": "cron(15 * * * ? *)"},
+    "athena": {"bytes_scanned_cutoff_gb": 2.5},
+    "object_lock": {"enabled": True, "years": 5},
+}
+
+
+@dataclass
+class Synthesis:
+    """One synthesised app: its settings, template, cloud assembly folder and validation outcome."""
+
+    config: LoglakeConfig
+    outdir: Path
+    template: dict[str, Any]
+    error: str | None
+    violations: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        """Logical id → resource, for every resource of ``type_``."""
+        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == type_}
+
+    def one(self, type_: str) -> dict[str, Any]:
+        found = list(self.resources(type_).values())
+        assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+        return found[0]
+
+    def assertions(self) -> Template:
+        """The template for ``aws_cdk.assertions`` matchers."""
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(self.template)
+
+
+def synthesise(context: dict[str, Any], outdir: Path) -> Synthesis:
+    """Synthesise app.py's app with ``context`` over cdk.json's, exactly as ``python app.py`` does."""
+    from app import build_app
+
+    started = time.monotonic()
+    app = build_app(context=context, outdir=str(outdir))
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as exc:  # jsii surfaces a failed validation as a RuntimeError
+        error = str(exc)
+    seconds = time.monotonic() - started
+    config = config_from_context(app.node.get_all_context())
+    templates = list(outdir.glob("*.template.json"))
+    assert len(templates) == 1, f"synthesis wrote {templates}; error: {error}"
+    violations = []
+    report = outdir / "validation-report.json"
+    if report.exists():
+        for plugin in json.loads(report.read_text())["pluginReports"]:
+            for v in plugin["violations"]:
+                for c in v["violatingConstructs"]:
+                    violations.append((plugin["pluginName"], v["ruleName"], c["constructPath"]))
+    return Synthesis(config, outdir, json.loads(templates[0].read_text()), error, violations, seconds)
+
+
+@pytest.fixture(scope="session")
+def default_synth(tmp_path_factory: pytest.TempPathFactory, fake_aws_credentials: None) -> Synthesis:
+    """The app with cdk.json's settings, as `make synth` builds it."""
+    return synthesise({}, tmp_path_factory.mktemp("default") / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def variant_synth(tmp_path_factory: pytest.TempPathFactory, fake_aws_credentials: None) -> Synthesis:
+    """The app with :data:`VARIANT`'s settings (x86_64, Python 3.13, two streams, Object Lock …)."""
+    return synthesise({"loglake": VARIANT}, tmp_path_factory.mktemp("variant") / "cdk.out")
+
+
+@pytest.fixture(scope="session", params=["default", "variant"])
+def synth(request: pytest.FixtureRequest) -> Synthesis:
+    """Each synthesised app in turn: properties that must hold whatever the settings."""
+    return request.getfixturevalue(f"{request.param}_synth")
