@@ -56,6 +56,10 @@ class LoglakeStack(cdk.Stack):
             "AthenaResultsBucket": ("Athena query results", lake.storage.results_bucket.bucket_name),
             "DashboardUrl": ("CloudWatch dashboard", lake.dashboard.url),
             "AlarmTopicArn": ("SNS topic of every alarm", lake.topic.topic.topic_arn),
+            "ProducerPolicyArn": (
+                "Managed policy to attach to application roles that send logs",
+                lake.producer_policy.managed_policy_arn,
+            ),
         }
         for key, (description, value) in outputs.items():
             cdk.CfnOutput(self, key, description=description, value=value)

@@ -9,6 +9,7 @@ from typing import Final
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
@@ -95,6 +96,8 @@ class LogLake(Construct):
         The parts, each a construct exposing its resources.
     delivery_streams, transformers:
         Stream name → :class:`LogDeliveryStream` / its transformer :class:`PipelineFunction`.
+    producer_policy:
+        A managed policy allowing ``PutRecord``/``PutRecordBatch`` on the streams, for application roles.
     converter, autoloader, compactor:
         The other functions.
     work_queues, dead_letter_queues:
@@ -223,6 +226,19 @@ class LogLake(Construct):
                 log_retention=log_retention,
             )
         self.hash_key.restrict_reading_to([t.role for t in self.transformers.values()])
+        # What an application's role needs to send logs: attach this policy to it.
+        self.producer_policy = iam.ManagedPolicy(
+            self,
+            "ProducerPolicy",
+            description=f"{cfg.name}: send log events to the delivery streams (attach to application roles)",
+            statements=[
+                iam.PolicyStatement(
+                    sid="PutLogEvents",
+                    actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                    resources=[s.stream.attr_arn for s in self.delivery_streams.values()],
+                )
+            ],
+        )
 
         # raw/ → Parquet under tables/.
         converter_queue = WorkQueue(

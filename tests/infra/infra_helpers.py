@@ -38,9 +38,10 @@ def refs_in(value: Any) -> set[str]:
 
 def policy_statements(synth: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every statement of every identity policy (IAM policies and roles' inline policies)."""
-    for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            yield logical_id, statement
+    for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for logical_id, policy in synth.resources(type_).items():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         for inline in role["Properties"].get("Policies", []):
             for statement in inline["PolicyDocument"]["Statement"]:

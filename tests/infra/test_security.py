@@ -219,3 +219,13 @@ def test_s3_may_notify_the_work_queues_only_for_the_lake_bucket(synth: Any) -> N
         assert lake_name in str(s["Condition"]["ArnEquals"]["aws:SourceArn"])
         assert s["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         assert refs_in(s["Resource"])
+
+
+def test_applications_get_a_policy_to_send_and_nothing_more(synth: Any) -> None:
+    ((policy_id, policy),) = synth.resources("AWS::IAM::ManagedPolicy").items()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    streams = synth.resources("AWS::KinesisFirehose::DeliveryStream")
+    assert {logical_id_of(arn) for arn in as_list(statement["Resource"])} == set(streams)
+    assert not {"Roles", "Users", "Groups"} & set(policy["Properties"])
+    assert synth.template["Outputs"]["ProducerPolicyArn"]["Value"] == {"Ref": policy_id}
