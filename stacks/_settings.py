@@ -332,8 +332,12 @@ class Reader:
         return types.MappingProxyType(out)
 
 
-def describe(cls: type[Any], where: str = "", base: Any = None) -> list[SettingRow]:
-    """Every leaf setting of ``cls`` as ``(path, default as JSON, doc)``."""
+def describe(cls: type[Any], where: str = "", base: Any = None, context: str = "") -> list[SettingRow]:
+    """Every leaf setting of ``cls`` as ``(path, default as JSON, doc)``.
+
+    Below the top-level sections, a leaf's doc starts with its parent's (``lambda.converter.memory_mb``:
+    "Converter (raw/ to Parquet): memory …").
+    """
     rows: list[SettingRow] = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -341,9 +345,10 @@ def describe(cls: type[Any], where: str = "", base: Any = None) -> list[SettingR
         default = getattr(base, f.name) if base is not None else _default_of(f)
         _, tp = _is_optional(hints[f.name])
         origin = typing.get_origin(tp)
-        doc = f.metadata["doc"]
+        doc = f"{context}: {f.metadata['doc']}" if context else f.metadata["doc"]
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, path, default if default is not _MISSING else None))
+            nested_context = f.metadata["doc"].rstrip(".") if where else ""
+            rows.extend(describe(tp, path, default if default is not _MISSING else None, nested_context))
         elif origin is Mapping:
             rows.extend(describe(typing.get_args(tp)[1], f"{path}.<service>", None))
         elif origin is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
@@ -353,3 +358,11 @@ def describe(cls: type[Any], where: str = "", base: Any = None) -> list[SettingR
             shown = "required" if default is _MISSING else json.dumps(_plain(default))
             rows.append(SettingRow(path, shown, doc))
     return rows
+
+
+def markdown_table(rows: list[SettingRow]) -> str:
+    """The settings as the Markdown table of the deploy guide (one row per setting, in declaration order)."""
+    lines = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for row in rows:
+        lines.append(f"| `{row.path}` | `{row.default}` | {row.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

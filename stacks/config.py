@@ -25,7 +25,15 @@ from typing import Any, Final
 
 from loglake.errors import RecordError
 from loglake.schema import validate_service_name
-from stacks._settings import Reader, SettingRow, describe, merge_context, no_overrides, setting
+from stacks._settings import (
+    Reader,
+    SettingRow,
+    describe,
+    markdown_table,
+    merge_context,
+    no_overrides,
+    setting,
+)
 
 __all__ = [
     "CONTEXT_KEY",
@@ -50,6 +58,7 @@ __all__ = [
     "config_from_context",
     "load_config",
     "settings_reference",
+    "settings_table",
 ]
 
 #: The context key that holds every pipeline setting.
@@ -156,12 +165,12 @@ class SamplingRule:
 
     rate: float = setting(
         1.0,
-        doc="Share of ordinary requests kept (rows carry `sample_rate`).",
+        doc="share of ordinary requests kept (rows carry `sample_rate`).",
         lo=0,
         hi=1,
         hint="a share between 0 and 1",
     )
-    slow_ms: float = setting(1000.0, doc="Requests at least this slow are always kept.", lo=0)
+    slow_ms: float = setting(1000.0, doc="requests at least this slow are always kept.", lo=0)
 
 
 @dataclass(frozen=True)
@@ -176,7 +185,7 @@ class ServiceSampling:
 class SamplingConfig:
     """The default sampling rule and per-service overrides."""
 
-    default: SamplingRule = setting(factory=SamplingRule, doc="Rule for every service without an override.")
+    default: SamplingRule = setting(factory=SamplingRule, doc="Default rule")
     services: Mapping[str, ServiceSampling] = setting(
         factory=no_overrides, doc="Per-service overrides.", per_service=True
     )
@@ -271,12 +280,16 @@ class AlarmConfig:
     error_rate_percent: float = setting(
         1.0, doc="5xx share of requests that alarms.", lo=0, hi=100, lo_open=True
     )
-    error_rate_minutes: int = setting(3, doc="…for this many consecutive minutes.", lo=1, hi=60)
+    error_rate_minutes: int = setting(
+        3, doc="Consecutive minutes above the error rate before it alarms.", lo=1, hi=60
+    )
     min_requests_per_minute: int = setting(
         20, doc="Minutes with fewer requests never count as erroring.", lo=0
     )
     p99_latency_ms: float = setting(1000.0, doc="p99 latency per service that alarms.", lo=0, lo_open=True)
-    p99_latency_minutes: int = setting(5, doc="…for this many consecutive minutes.", lo=1, hi=60)
+    p99_latency_minutes: int = setting(
+        5, doc="Consecutive minutes above the p99 latency before it alarms.", lo=1, hi=60
+    )
     traffic_anomaly_stddevs: float = setting(
         3.0, doc="Width of the request-count anomaly band.", lo=0, lo_open=True
     )
@@ -321,9 +334,9 @@ class NotificationConfig:
 class FunctionConfig:
     """Memory and timeout of one function."""
 
-    memory_mb: int = setting(doc="Memory (MB); CPU grows with it (1,769 MB = 1 vCPU).", lo=128, hi=10240)
+    memory_mb: int = setting(doc="memory (MB); CPU grows with it, 1,769 MB = 1 vCPU.", lo=128, hi=10240)
     timeout_seconds: int = setting(
-        doc="Timeout (s); a queue feeding the function hides a message for 6× this.", lo=1, hi=900
+        doc="timeout (s); a queue feeding it hides a message for 6× this.", lo=1, hi=900
     )
 
 
@@ -345,13 +358,17 @@ class LambdaConfig:
         "INFO", doc="`POWERTOOLS_LOG_LEVEL` of every function.", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
     # One Firehose batch (≤ 3 MB of JSON) parsed and scrubbed in memory.
-    transformer: FunctionConfig = setting(FunctionConfig(512, 120), doc="Firehose processor.")
+    transformer: FunctionConfig = setting(FunctionConfig(512, 120), doc="Transformer (Firehose processor)")
     # One raw object (≤ 128 MB uncompressed) to Parquet; 1,769 MB buys one full vCPU for pyarrow.
-    converter: FunctionConfig = setting(FunctionConfig(1769, 300), doc="raw/ → Parquet.")
+    converter: FunctionConfig = setting(FunctionConfig(1769, 300), doc="Converter (raw/ to Parquet)")
     # A batch of keys → one ALTER TABLE … ADD PARTITION, waiting on Athena.
-    autoloader: FunctionConfig = setting(FunctionConfig(256, 120), doc="Parquet key → partition.")
+    autoloader: FunctionConfig = setting(
+        FunctionConfig(256, 120), doc="Autoloader (Parquet key to partition)"
+    )
     # Merges a closed hour's small Parquet files, partition by partition.
-    compactor: FunctionConfig = setting(FunctionConfig(3008, 900), doc="Hourly small-file merge.")
+    compactor: FunctionConfig = setting(
+        FunctionConfig(3008, 900), doc="Compactor (merges small Parquet files)"
+    )
 
 
 @dataclass(frozen=True)
@@ -549,3 +566,8 @@ def _check_together(cfg: LoglakeConfig, r: Reader) -> None:
 def settings_reference() -> list[SettingRow]:
     """Every setting as ``(path, default, doc)``, in declaration order: the source of the docs' table."""
     return describe(LoglakeConfig)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting with its default, as docs/deploy.md shows it."""
+    return markdown_table(settings_reference())
