@@ -251,7 +251,7 @@ class LogLake(Construct):
             "converter",
             "loglake: raw/ NDJSON object to partitioned Parquet under tables/, bad lines to quarantine/",
             {},
-            failures_go_to="A failed object stays on the converter queue and lands in its dead-letter queue.",
+            failures_go_to="a failed object stays on the converter queue, then goes to its dead-letter queue",
         )
         self.storage.notify_queue(queue=converter_queue.queue, prefix=RAW_PREFIX)
         self.converter.function.add_event_source(
@@ -281,7 +281,7 @@ class LogLake(Construct):
             "autoloader",
             "loglake: new Parquet keys to ALTER TABLE access_logs ADD IF NOT EXISTS PARTITION via Athena",
             {},
-            failures_go_to="A failed key stays on the autoloader queue and lands in its dead-letter queue.",
+            failures_go_to="a failed key stays on the autoloader queue, then goes to its dead-letter queue.",
         )
         self.storage.notify_queue(
             queue=autoloader_queue.queue, prefix=f"{TABLES_PREFIX}{TABLE_NAME}/", suffix=".parquet"

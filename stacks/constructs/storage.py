@@ -93,11 +93,6 @@ class LakeStorage(Construct):
             "CKV_AWS_18",
             "Target of the S3 server access logs of the other buckets; logging it into itself loops.",
         )
-        checkov_skip(
-            self.access_log_bucket,
-            "CKV_AWS_145",
-            "S3 server access log delivery supports only SSE-S3 on the target bucket, not SSE-KMS.",
-        )
 
         self.lake_bucket_name = f"{name}-lake-{stack.account}-{stack.region}"
         self.lake_bucket_arn = stack.format_arn(
