@@ -14,7 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from loglake.errors import ConfigError
 
@@ -127,9 +127,14 @@ def _join(where: str, key: str) -> str:
 def _default_of(f: dataclasses.Field[Any]) -> Any:
     if f.default is not _MISSING:
         return f.default
-    if f.default_factory is not _MISSING:
+    if callable(f.default_factory):
         return f.default_factory()
     return _MISSING
+
+
+def _is_section(tp: Any) -> TypeGuard[type[Any]]:
+    """Whether a field's type is itself a settings dataclass (a section or an item of a list)."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
 def _plain(value: Any) -> Any:
@@ -229,7 +234,7 @@ class Reader:
             self.problem(f"{path} cannot be null: {meta['doc']}")
             return fallback
         origin = typing.get_origin(tp)
-        if dataclasses.is_dataclass(tp):
+        if _is_section(tp):
             out = self.read(tp, value, path, base=fallback if isinstance(fallback, tp) else None)
             return fallback if out is None else out
         if origin is tuple:
@@ -299,7 +304,7 @@ class Reader:
         out: list[Any] = []
         for i, item in enumerate(value):
             where = f"{path}[{i}]"
-            if dataclasses.is_dataclass(item_tp):
+            if _is_section(item_tp):
                 read = self.read(item_tp, item, where)
                 if read is not None:
                     out.append(read)
@@ -346,12 +351,12 @@ def describe(cls: type[Any], where: str = "", base: Any = None, context: str = "
         _, tp = _is_optional(hints[f.name])
         origin = typing.get_origin(tp)
         doc = f"{context}: {f.metadata['doc']}" if context else f.metadata["doc"]
-        if dataclasses.is_dataclass(tp):
+        if _is_section(tp):
             nested_context = f.metadata["doc"].rstrip(".") if where else ""
             rows.extend(describe(tp, path, default if default is not _MISSING else None, nested_context))
         elif origin is Mapping:
             rows.extend(describe(typing.get_args(tp)[1], f"{path}.<service>", None))
-        elif origin is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+        elif origin is tuple and _is_section(typing.get_args(tp)[0]):
             rows.append(SettingRow(path, json.dumps(_plain(default)), doc))
             rows.extend(describe(typing.get_args(tp)[0], f"{path}[]", None))
         else:
