@@ -37,7 +37,7 @@ def _common(*, access_logs: s3.IBucket | None, log_prefix: str) -> dict[str, obj
 
 
 class LakeStorage(Construct):
-    """The buckets of a loglake deployment, each encrypted, TLS-only, private, versioned and logged.
+    """The buckets of a loglake deployment: each encrypted, TLS-only, private and versioned; two logged.
 
     The lake bucket's name is derived from ``name``, account and region, so that the SQS queue policies can
     name it in ``aws:SourceArn`` without referring to the bucket resource: the bucket's native S3 → SQS
