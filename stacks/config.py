@@ -164,8 +164,8 @@ class SamplingRule:
     """Keep ``rate`` of ordinary requests; requests slower than ``slow_ms`` are always kept."""
 
     rate: float = setting(
-        1.0,
-        doc="share of ordinary requests kept (rows carry `sample_rate`).",
+        0.1,
+        doc="share of ordinary (1xx-3xx, fast) requests kept; 4xx/5xx always kept (rows carry `sample_rate`).",
         lo=0,
         hi=1,
         hint="a share between 0 and 1",
