@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -180,6 +180,8 @@ def format_timestamp(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 _MIN_MS: Final = 946_684_800_000  # 2000-01-01
 _MAX_MS: Final = 4_102_444_800_000  # 2100-01-01
 
@@ -191,15 +193,18 @@ def parse_timestamp(value: Any) -> int:
     """
     if isinstance(value, bool):
         raise RecordError(f"timestamp {value!r} is not a time; send ISO-8601 text or epoch milliseconds")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        # Seconds, milliseconds and microseconds since the epoch are told apart by magnitude.
+        out = value * 1000 if abs(value) < 100_000_000_000 else value // 1000 if abs(value) >= 10**14 else value
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise RecordError(f"timestamp {value!r} is not a finite number")
-        # Seconds, milliseconds and microseconds since the epoch are told apart by magnitude.
         ms = value * 1000 if abs(value) < 1e11 else value / 1000 if abs(value) >= 1e14 else value
-        out = int(ms)
+        out = math.floor(ms + 0.5)  # nearest ms: 1795341600.123 * 1000 is 1795341600122.9998 in binary
     elif isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        out = int(dt.timestamp() * 1000)
+        # Exact integer arithmetic: float seconds * 1000 loses a millisecond for some values.
+        out = (dt - _EPOCH) // _ONE_MS
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -290,9 +295,70 @@ def validate_service_name(name: str) -> str:
     return name
 
 
+def _merge_notes(prior: Any, notes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(prior) if isinstance(prior, dict) else {}
+    for k, v in notes.items():
+        old = merged.get(k)
+        if isinstance(v, list) and isinstance(old, list) and all(isinstance(x, str) for x in old):
+            merged[k] = sorted(set(old) | set(v))
+        elif isinstance(v, list):
+            merged[k] = sorted(set(v))
+        else:
+            merged[k] = v
+    return merged
+
+
+def _dumps_extra(base: Mapping[str, Any]) -> str:
+    try:
+        return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        raise RecordError(
+            f"the event's extra fields cannot be stored as JSON ({exc}); flatten deeply nested values"
+        ) from None
+
+
+def _fit_extra(base: dict[str, Any], limit: int) -> str:
+    """Serialise ``extra``; when it is longer than ``limit``, cut its largest values (never the JSON itself).
+
+    The result stays a JSON object: the largest values are replaced by cut text (non-strings by their cut
+    JSON text) until the object fits, and ``_loglake.truncated`` names ``extra``. Should many small keys still
+    not fit, the object becomes ``{"_loglake": …, "extra_cut": "<cut JSON text>"}``.
+    """
+    text = _dumps_extra(base)
+    if len(text) <= limit:
+        return text
+    items = dict(base)
+    items[PIPELINE_NOTE_KEY] = _merge_notes(items.get(PIPELINE_NOTE_KEY), {"truncated": ["extra"]})
+    sizes = {k: len(_dumps_extra({"v": v})) for k, v in items.items() if k != PIPELINE_NOTE_KEY}
+    for _ in range(8 * len(sizes) + 64):
+        text = _dumps_extra(items)
+        if len(text) <= limit or not sizes:
+            break
+        key = max(sizes, key=sizes.__getitem__)
+        value = items[key]
+        value_text = value if isinstance(value, str) else _dumps_extra({"v": value})[5:-1]
+        if len(value_text) <= 64:
+            break
+        # Each cut character shortens the JSON by at least one, so one exact cut per value is enough.
+        keep = max(32, len(value_text) - (len(text) - limit) - len(TRUNCATION_MARKER))
+        items[key] = value_text[:keep] + TRUNCATION_MARKER
+        sizes[key] = len(_dumps_extra({"v": items[key]}))
+    if len(text) <= limit:
+        return text
+    budget = limit // 2
+    while True:  # many small keys: keep the cut JSON text as one string; escaping can only grow it
+        text = _dumps_extra(
+            {PIPELINE_NOTE_KEY: items[PIPELINE_NOTE_KEY], "extra_cut": text[:budget] + TRUNCATION_MARKER}
+        )
+        if len(text) <= limit or budget <= 16:
+            return text
+        budget //= 2
+
+
 def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -> str | None:
+    limit = FIELDS_BY_NAME["extra"].max_length or 16384
     if isinstance(current, str):
-        if not unknown and not notes:
+        if not unknown and not notes and len(current) <= limit:
             return current
         try:
             base = orjson.loads(current)
@@ -308,14 +374,10 @@ def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -
         base = {"extra": current}
     base.update(unknown)
     if notes:
-        prior = base.get(PIPELINE_NOTE_KEY)
-        merged = dict(prior) if isinstance(prior, dict) else {}
-        for k, v in notes.items():
-            merged[k] = sorted(set(merged.get(k, [])) | set(v)) if isinstance(v, list) else v
-        base[PIPELINE_NOTE_KEY] = merged
+        base[PIPELINE_NOTE_KEY] = _merge_notes(base.get(PIPELINE_NOTE_KEY), notes)
     if not base:
         return None
-    return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    return _fit_extra(base, limit)
 
 
 def normalize(
@@ -327,9 +389,10 @@ def normalize(
     """Validate and coerce one event into a record.
 
     Coercion is lossless only (``"200"`` → 200); strings longer than their field's limit are cut with
-    :data:`TRUNCATION_MARKER`. Fields outside the schema go to ``extra``. A missing ``timestamp`` is filled
-    from ``arrival_ms`` and a missing ``service_name`` from ``default_service``; each fill is noted in
-    ``extra["_loglake"]["filled"]``.
+    :data:`TRUNCATION_MARKER` (``extra`` stays a JSON object: its largest values are cut instead) and the
+    cut fields are named in ``extra["_loglake"]["truncated"]``. Fields outside the schema go to ``extra``.
+    A missing ``timestamp`` is filled from ``arrival_ms`` and a missing ``service_name`` from
+    ``default_service``; each fill is noted in ``extra["_loglake"]["filled"]``.
 
     Raises
     ------
@@ -376,7 +439,7 @@ def normalize(
 
     extra = _merge_extra(extra_in, unknown, notes)
     if extra is not None:
-        rec["extra"] = _cut(FIELDS_BY_NAME["extra"], extra, {})
+        rec["extra"] = extra
     return rec
 
 
