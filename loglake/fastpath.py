@@ -1,12 +1,13 @@
-"""The transformer's hot path: read what sampling and metrics need without building a record.
+"""The transformer's hot path: the seven values sampling and the RED metrics read, validated by the schema.
 
-Most events arrive already in the schema's canonical form (strings within their limits, integers as
-integers, ``timestamp`` as ``2026-11-22T10:00:00.123Z``). For those, :func:`essentials` checks every schema
-field exactly as :func:`loglake.schema.normalize` would and returns the seven values the sampler and the
-RED metrics read — without copying the event or serialising its ``extra``. An event that is not canonical
-(a value to coerce, a string to cut, a missing field to fill from elsewhere than the record's arrival time)
-returns ``None``, and the caller falls back to ``normalize`` itself, which stays the only authority on
-validity. The property test ``tests/unit/test_fastpath.py`` holds the two to agreeing on every input.
+Sampling and metrics read ``service_name``, ``timestamp``, ``status_code``, ``latency_ms``, ``request_id``,
+``path`` and ``ip_address``. :func:`essentials` returns them validated exactly as
+:func:`loglake.schema.normalize` validates those fields — for the common canonical form (``200`` not
+``"200"``, ``2026-11-22T10:00:00.123Z``, strings within their limits) by a few type checks, otherwise by
+calling ``normalize`` on just those fields, so the schema stays the only authority. The other fields are
+validated by ``normalize`` when an event is kept: an event that sampling drops is never stored, so it is
+never checked for storage either (and never scrubbed); an event that is kept but fails validation is
+quarantined. ``tests/unit/test_fastpath.py`` holds the fast checks to agreeing with the schema.
 
 Example
 -------
@@ -16,45 +17,28 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
 
 from loglake.errors import RecordError
-from loglake.schema import DOUBLE, FIELDS, INT32, INT64, STRING, TIMESTAMP, parse_timestamp, validate_service_name
+from loglake.schema import FIELDS_BY_NAME, normalize, parse_timestamp, validate_service_name
 
 Essentials = tuple[str, int, int | None, float | None, str | None, str | None, str | None]
 
-_STRING, _INT, _DOUBLE, _TIMESTAMP, _SKIP = range(5)
-_SPECS: Final[dict[str, tuple[int, float, float]]] = {}
-for _f in FIELDS:
-    if _f.name == "extra":
-        _SPECS[_f.name] = (_SKIP, 0, 0)
-    elif _f.type == STRING:
-        _SPECS[_f.name] = (_STRING, _f.max_length or math.inf, 0)
-    elif _f.type in (INT32, INT64):
-        _SPECS[_f.name] = (
-            _INT,
-            -math.inf if _f.minimum is None else _f.minimum,
-            math.inf if _f.maximum is None else _f.maximum,
-        )
-    elif _f.type == DOUBLE:
-        _SPECS[_f.name] = (
-            _DOUBLE,
-            -math.inf if _f.minimum is None else _f.minimum,
-            math.inf if _f.maximum is None else _f.maximum,
-        )
-    elif _f.type == TIMESTAMP:
-        _SPECS[_f.name] = (_TIMESTAMP, 0, 0)
-
+#: The fields sampling and the RED metrics read, in the order :func:`essentials` returns them.
+ESSENTIAL_FIELDS: Final = ("service_name", "timestamp", "status_code", "latency_ms", "request_id", "path", "ip_address")
+_MAX_REQUEST_ID: Final = FIELDS_BY_NAME["request_id"].max_length or 0
+_MAX_PATH: Final = FIELDS_BY_NAME["path"].max_length or 0
+_MAX_IP: Final = FIELDS_BY_NAME["ip_address"].max_length or 0
+_MIN_STATUS: Final = FIELDS_BY_NAME["status_code"].minimum
+_MAX_STATUS: Final = FIELDS_BY_NAME["status_code"].maximum
+_MIN_LATENCY: Final = FIELDS_BY_NAME["latency_ms"].minimum or 0.0
 _MIN_MS: Final = 946_684_800_000
 _MAX_MS: Final = 4_102_444_800_000
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _day_text: dict[int, str] = {}
 _valid_services: set[str] = set()
-
-
 #: ``YYYY-MM-DDTHH:MM:`` → epoch ms of that minute; events of a batch share a few minutes.
 _minute_ms: dict[str, int] = {}
 
@@ -78,62 +62,70 @@ def _timestamp_ms(value: Any) -> int | None:
     return ms
 
 
-def essentials(event: Mapping[str, Any], arrival_ms: int | None, default_service: str | None) -> Essentials | None:
-    """``(service, timestamp_ms, status, latency, request_id, path, ip)`` of a canonical event, else None.
+def _by_schema(event: Mapping[str, Any], arrival_ms: int | None, default_service: str | None) -> Essentials:
+    rec = normalize(
+        {k: event[k] for k in ESSENTIAL_FIELDS if k in event}, arrival_ms=arrival_ms, default_service=default_service
+    )
+    return (
+        rec["service_name"],
+        rec["timestamp"],
+        rec.get("status_code"),
+        rec.get("latency_ms"),
+        rec.get("request_id"),
+        rec.get("path"),
+        rec.get("ip_address"),
+    )
 
-    None means "ask :func:`~loglake.schema.normalize`": it may coerce, cut, fill or refuse the event.
+
+def essentials(event: Mapping[str, Any], arrival_ms: int | None, default_service: str | None) -> Essentials:
+    """``(service, timestamp_ms, status, latency, request_id, path, ip)``, validated by the schema's rules.
+
+    Raises
+    ------
+    RecordError
+        When one of these fields is invalid, with the schema's reason (``status_code 'abc' is not an integer``).
     """
-    specs = _SPECS
-    for key, value in event.items():
-        spec = specs.get(key)
-        if spec is None or value is None:
-            continue
-        kind = spec[0]
-        if kind == _STRING:
-            if type(value) is not str or len(value) > spec[1]:
-                return None
-        elif kind == _INT:
-            if type(value) is not int or not spec[1] <= value <= spec[2]:
-                return None
-        elif kind == _DOUBLE:
-            vtype = type(value)
-            if vtype is float:
-                if not (spec[1] <= value <= spec[2] and value - value == 0.0):  # NaN and ±inf fail
-                    return None
-            elif vtype is not int or not spec[1] <= value <= spec[2]:
-                return None
     get = event.get
+    status = get("status_code")
+    latency = get("latency_ms")
+    request_id = get("request_id")
+    path = get("path")
+    ip = get("ip_address")
+    if status is not None and (type(status) is not int or not _MIN_STATUS <= status <= _MAX_STATUS):
+        return _by_schema(event, arrival_ms, default_service)
+    if latency is not None:
+        vtype = type(latency)
+        if vtype is int and latency >= _MIN_LATENCY:
+            latency = float(latency)
+        elif vtype is not float or not (latency >= _MIN_LATENCY and latency - latency == 0.0):  # NaN, ±inf
+            return _by_schema(event, arrival_ms, default_service)
+    if (
+        (request_id is not None and (type(request_id) is not str or len(request_id) > _MAX_REQUEST_ID))
+        or (path is not None and (type(path) is not str or len(path) > _MAX_PATH))
+        or (ip is not None and (type(ip) is not str or len(ip) > _MAX_IP))
+    ):
+        return _by_schema(event, arrival_ms, default_service)
     raw_ts = get("timestamp")
     if raw_ts is None:
         if type(arrival_ms) is not int or not _MIN_MS <= arrival_ms < _MAX_MS:
-            return None
+            return _by_schema(event, arrival_ms, default_service)
         ts = arrival_ms
     else:
         parsed = _timestamp_ms(raw_ts)
         if parsed is None:
-            return None
+            return _by_schema(event, arrival_ms, default_service)
         ts = parsed
-    service = get("service_name") or default_service
-    if not service:
-        return None
+    service = get("service_name")
+    if service is None or service == "":
+        service = default_service
+    if type(service) is not str:
+        return _by_schema(event, arrival_ms, default_service)
     if service not in _valid_services:
-        try:
-            validate_service_name(service)
-        except RecordError:
-            return None
+        validate_service_name(service)
         if len(_valid_services) > 4096:
             _valid_services.clear()
         _valid_services.add(service)
-    latency = get("latency_ms")
-    return (
-        service,
-        ts,
-        get("status_code"),
-        None if latency is None else float(latency),
-        get("request_id"),
-        get("path"),
-        get("ip_address"),
-    )
+    return service, ts, status, latency, request_id, path, ip
 
 
 def format_ms(ms: int) -> str:

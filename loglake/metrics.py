@@ -123,44 +123,41 @@ class RedMetrics:
         if ip and ip_kind(ip) is not None:
             self._ips[(service, timestamp_ms // _MINUTE, ip)] += 1
 
-    def ingest(
-        self,
-        services: list[str],
-        minutes: list[int],
-        statuses: list[int | None],
-        latencies: list[float | None],
-        routes: list[str | None],
-        ips: list[str | None],
-        outcomes: list[str],
-    ) -> None:
-        """Count many events at once, given as columns (event minute = ``timestamp // 60000``).
+    def ingest(self, observations: list[tuple[str, int, int | None, float | None, str | None, str | None, str]]) -> None:
+        """Count many events at once: ``(service, event minute, status, latency, route, ip, outcome)`` each.
 
-        Equivalent to :meth:`observe_values` and :meth:`outcome` per event, with the counting done by
-        ``Counter`` over zipped columns — the transformer's hot loop only appends to lists.
+        The same counts as :meth:`observe_values` and :meth:`outcome` per event (``event minute`` is
+        ``timestamp // 60000``), with the counting done by ``Counter`` — the transformer's hot loop only
+        appends one tuple per event.
         """
-        keys = list(zip(services, minutes, strict=True))
-        for (service, minute), n in Counter(keys).items():
-            self._minutes[(service, self._metric_minute(minute * _MINUTE))].requests += n
-        for (service, minute, status), n in Counter(zip(services, minutes, statuses, strict=True)).items():
+        if not observations:
+            return
+        services, minutes, statuses, latencies, routes, ips, outcomes = zip(*observations, strict=True)
+        metric_minute: dict[int, int] = {}
+        for minute in set(minutes):
+            metric_minute[minute] = self._metric_minute(minute * _MINUTE)
+        for (service, minute, status, outcome), n in Counter(
+            zip(services, minutes, statuses, outcomes, strict=True)
+        ).items():
+            m = self._minutes[(service, metric_minute[minute])]
+            m.requests += n
+            m.outcomes[outcome] += n
             if status is not None and status >= 400:
-                m = self._minutes[(service, self._metric_minute(minute * _MINUTE))]
                 if status < 500:
                     m.errors_4xx += n
                 else:
                     m.errors_5xx += n
-        for (service, minute, outcome), n in Counter(zip(services, minutes, outcomes, strict=True)).items():
-            self._minutes[(service, self._metric_minute(minute * _MINUTE))].outcomes[outcome] += n
-        for (service, minute), latency, route in zip(keys, latencies, routes, strict=True):
+        for service, minute, latency, route in zip(services, minutes, latencies, routes, strict=True):
             if latency is not None:
-                metric_minute = self._metric_minute(minute * _MINUTE)
-                self._minutes[(service, metric_minute)].latencies.append(latency)
+                key = (service, metric_minute[minute])
+                self._minutes[key].latencies.append(latency)
                 route = route or "/"
                 names = self._route_names[service]
                 if route not in names:
                     if len(names) >= MAX_ROUTES_PER_SERVICE:
                         route = OTHER_ROUTE
                     names.add(route)
-                self._routes[(service, metric_minute, route)].append(latency)
+                self._routes[(*key, route)].append(latency)
         for (service, minute, ip), n in Counter(zip(services, minutes, ips, strict=True)).items():
             if ip and ip_kind(ip) is not None:
                 self._ips[(service, minute, ip)] += n
@@ -237,8 +234,11 @@ class RedMetrics:
 
     def ip_lines(self) -> Iterator[dict[str, Any]]:
         """One line per (service, minute, IP) for the Contributor Insights scraper rule."""
+        stamps: dict[int, str] = {}
         for (service, minute, ip), n in sorted(self._ips.items()):
-            stamp = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+            stamp = stamps.get(minute)
+            if stamp is None:
+                stamp = stamps[minute] = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
             yield {
                 "loglake_event": "ip_requests",
                 "service_name": service,

@@ -98,7 +98,7 @@ def _decode_line(line: bytes, out: Decoded, defaults: dict[str, Any] | None = No
         except orjson.JSONDecodeError:
             value, problem = loads_lenient(line)
             if problem is not None:
-                if line[:1] == b"[":  # "[ERROR] text" is a text line, not broken JSON
+                if line[:1] == b"[" and line[1:2].isalpha() and line[1:2] not in b"tfn":  # "[ERROR] text"
                     problem = f"line is neither JSON ({problem.removeprefix('invalid JSON: ')}) nor an access-log line"
                 out.failures.append((line, problem))
                 return
@@ -193,14 +193,15 @@ def decode_record(data: bytes) -> Decoded:
     if data[:3] == _BOM:
         data = data[3:]
     if not data or data[0] not in _JSON_START or b"\n" in data.rstrip():
-        if data.strip()[:1] in (b"{", b"[") and b"\n" in data.strip():
+        stripped = data.strip()
+        if stripped[:1] in (b"{", b"[") and b"\n" in stripped and b"}\n{" not in stripped:
             # A pretty-printed object or array spans lines; NDJSON fails here after its first value.
             try:
                 value = orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass
             else:
-                _add_json(value, data.strip(), out, None)
+                _add_json(value, stripped, out, None)
                 return out
         _decode_lines(data, out)
         return out

@@ -1,8 +1,8 @@
 """Sampling: keep every error and every slow request, and a consistent share of the rest.
 
 The decision is a pure function of ``request_id``: the first 8 bytes of SHA-256 over its UTF-8 bytes, read
-as a big-endian unsigned integer and divided by 2**64, give a point ``u`` in [0, 1); the request is kept when
-``u < rate``. The same request is therefore kept or dropped identically on retries, in every service and in
+as a big-endian unsigned integer ``h``, give the point ``u = h / 2**64`` in [0, 1); the request is kept when
+``u < rate``, computed exactly as ``h < rate * 2**64`` (no rounding of ``h``). The same request is therefore kept or dropped identically on retries, in every service and in
 every process, and a request kept at rate 0.01 is also kept at rate 0.1 (the kept sets nest).
 
 Per event, in this order:
@@ -32,6 +32,7 @@ Example
 from __future__ import annotations
 
 import hashlib
+from hashlib import sha256
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -45,7 +46,8 @@ _KNOWN: Final = frozenset({"rate", "slow_ms", "truncate_ip"})
 
 
 def hash_unit(request_id: str) -> float:
-    """The request's point in [0, 1): SHA-256 → first 8 bytes, big-endian → / 2**64."""
+    """The request's point in [0, 1): SHA-256 → first 8 bytes, big-endian → / 2**64 (rounded to a float;
+    the decision itself compares the integer exactly)."""
     digest = hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") / _TWO_64
 
@@ -127,7 +129,8 @@ class Sampler:
             return 1.0
         if rule.rate <= 0.0:
             return None
-        return rule.rate if hash_unit(request_id) < rule.rate else None
+        digest = sha256(request_id.encode("utf-8", "surrogatepass")).digest()
+        return rule.rate if int.from_bytes(digest[:8], "big") < rule.rate * _TWO_64 else None
 
     def decide(self, rec: Mapping[str, Any]) -> float | None:
         """The ``sample_rate`` to record if the record is kept, or None if it is sampled out."""

@@ -251,6 +251,10 @@ def _check_range(field: Field, value: float) -> None:
         raise RecordError(f"{field.name} {value!r} is outside the allowed range [{lo}, {hi}]")
 
 
+def _in_range(field: Field, value: float) -> bool:
+    return (field.minimum is None or value >= field.minimum) and (field.maximum is None or value <= field.maximum)
+
+
 def _as_int(field: Field, value: Any) -> int:
     if isinstance(value, bool):
         raise RecordError(f"{field.name} {value!r} is not an integer")
@@ -417,11 +421,17 @@ def normalize(
             continue
         kind = field.type
         if kind == STRING:
-            rec[key] = _as_string(field, value, notes)
+            # The common case first (text within its limit): no call; the helpers coerce and cut the rest.
+            if type(value) is str and (field.max_length is None or len(value) <= field.max_length):
+                rec[key] = value
+            else:
+                rec[key] = _as_string(field, value, notes)
         elif kind == TIMESTAMP:
             rec[key] = parse_timestamp(value)
         elif kind == DOUBLE:
             rec[key] = _as_double(field, value)
+        elif type(value) is int and _in_range(field, value):
+            rec[key] = value
         else:
             rec[key] = _as_int(field, value)
 

@@ -206,11 +206,15 @@ class Scrubber:
         if self._name_hint.search(text.lower().translate(_NAME_DROP)) is None:
             return []
         out: list[Span] = []
-        for m in _PAIR_RE.finditer(text):
+        pos = 0
+        while (m := _PAIR_RE.search(text, pos)) is not None:
+            group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
             if self.is_secret_name(m.group("name")):
-                group = "dq" if m.group("dq") is not None else "sq" if m.group("sq") is not None else "bare"
                 if m.group(group) and m.group(group) != REDACTED:
                     out.append(m.span(group))
+                pos = m.end()
+            else:  # "failed: password=x": the value of a harmless pair may hold the next pair
+                pos = m.start(group)
         return out
 
     def _apply(self, rule: Rule, text: str, spans: Iterable[Span]) -> str:

@@ -160,44 +160,41 @@ def find_emails(text: str) -> list[Span]:
     return spans
 
 
-#: Runs of digit groups (single separators between them) holding at least 13 digits.
-_DIGIT_RUN: Final = re.compile(r"[0-9](?:(?:[ +-]|%20)?+[0-9]){12,}+(?:(?:[ +-]|%20)[0-9]++)*+")
-_GROUP_SPLIT: Final = re.compile(r"[ +-]|%20")
+#: Runs of digit groups of 3+ digits (cards print as 4-4-4-4, 4-6-5, 4-4-4-4-3) with single separators.
+_DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9]{3,}+(?:(?:[ +-]|%20)[0-9]{3,}+)*+")
+_SEPARATOR: Final = re.compile(r"[ +-]|%20")
 
 
 def find_cards(text: str) -> list[Span]:
     """Spans of Luhn-valid 13–19 digit numbers, with or without separators between digit groups.
 
     A run of digit groups is searched for every sub-run (aligned to its groups) that is a card, so a card
-    next to other numbers (``"order 12 4111 1111 1111 1111"``) is still found; an unbroken run of digits
+    next to other numbers (``"order 123 4111 1111 1111 1111"``) is still found; an unbroken run of digits
     is a card only as a whole.
     """
     spans: list[Span] = []
     for m in _DIGIT_RUN.finditer(text):
-        if m.start() and text[m.start() - 1].isdigit():
-            continue  # the middle of a longer run: the regex never starts there unless the run had a gap
-        run = m.group()
-        # Digit groups with their offsets in the run.
-        groups: list[tuple[int, int]] = []
-        pos = 0
-        for sep in _GROUP_SPLIT.finditer(run):
+        if m.end() - m.start() < 13:
+            continue
+        groups: list[Span] = []
+        pos = m.start()
+        for sep in _SEPARATOR.finditer(text, m.start(), m.end()):
             groups.append((pos, sep.start()))
             pos = sep.end()
-        groups.append((pos, len(run)))
+        groups.append((pos, m.end()))
         i = 0
         while i < len(groups):
-            found = False
             digits = ""
+            best = -1
             for j in range(i, len(groups)):
-                digits += run[groups[j][0] : groups[j][1]]
+                digits += text[groups[j][0] : groups[j][1]]
                 if len(digits) > 19:
                     break
                 if len(digits) >= 13 and luhn_valid(digits):
-                    best_j = j
-                    found = True  # keep extending: the longest valid card starting at group i wins
-            if found:
-                spans.append((m.start() + groups[i][0], m.start() + groups[best_j][1]))
-                i = best_j + 1
+                    best = j  # keep extending: the longest valid card starting at group i wins
+            if best >= 0:
+                spans.append((groups[i][0], groups[best][1]))
+                i = best + 1
             else:
                 i += 1
     return spans
@@ -289,6 +286,8 @@ def find_secret_tokens(text: str) -> list[Span]:
         if _WHOLE_TOKEN_RE.fullmatch(text):
             wholes.append((0, len(text)))
         for start, end in wholes:
+            if text[start] == "/":
+                continue  # a path (``/api/v1/orders/<uuid>``), not standard base64
             if not any(start <= a < end for a, _ in out) and _is_secret(text, start, text[start:end]):
                 out.append((start, end))
     return out

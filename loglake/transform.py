@@ -12,11 +12,18 @@ bytes, with
   Firehose's 6 MB; Firehose then writes the original record under its error prefix.
 
 One bad event never takes its neighbours with it, and an unexpected error in one event quarantines that
-event only. Per event: :func:`~loglake.fastpath.essentials` (or :func:`~loglake.schema.normalize` for events
-not in canonical form) validates; RED metrics count every valid event *before* sampling; the sampler decides;
-only kept events are scrubbed (the raw event, before fields are cut, so no secret survives half-cut) and
-serialised. Sampled-out events are never written anywhere, so they need no scrubbing — their route for the
-metrics is made PII-safe by :class:`~loglake.routes.RouteNormalizer`.
+event only. Per event:
+
+1. :func:`~loglake.fastpath.essentials` validates, by the schema's rules, the seven fields sampling and the
+   metrics read (service, timestamp, status, latency, request id, path, IP); an event failing here is
+   quarantined and not counted as a request;
+2. the RED metrics count it (before sampling) and the sampler decides;
+3. a sampled-out event is only counted: it is never stored, so it is neither scrubbed nor validated further
+   (its route, a metric dimension, is made PII-safe by :class:`~loglake.routes.RouteNormalizer`);
+4. a kept event is scrubbed as it arrived (before any field is cut, so no secret survives half-cut), then
+   validated whole by :func:`~loglake.schema.normalize` — failing that, it is quarantined — and serialised.
+
+Every event ends as exactly one of ``Kept``, ``SampledOut`` or ``Quarantined`` in the metrics.
 
 Example
 -------
@@ -137,25 +144,6 @@ def _service_of(event: Any, default: str) -> str:
     return name if isinstance(name, str) and _SAFE_SERVICE.fullmatch(name) else default
 
 
-class _Columns:
-    """Per-invocation metric columns: the hot loop appends, :meth:`RedMetrics.ingest` counts in C."""
-
-    __slots__ = ("ips", "latencies", "minutes", "outcomes", "routes", "services", "statuses")
-
-    def __init__(self) -> None:
-        self.services: list[str] = []
-        self.minutes: list[int] = []
-        self.statuses: list[int | None] = []
-        self.latencies: list[float | None] = []
-        self.routes: list[str | None] = []
-        self.ips: list[str | None] = []
-        self.outcomes: list[str] = []
-
-    def truncate(self, length: int) -> None:
-        for name in self.__slots__:
-            del getattr(self, name)[length:]
-
-
 class Transformer:
     """Turns one Firehose transformation event into its response.
 
@@ -194,28 +182,20 @@ class Transformer:
         metrics = RedMetrics(self.settings.metrics_namespace, now_ms=now_ms)
         records = event.get("records") if isinstance(event, Mapping) else None
         answers: list[dict[str, Any]] = []
-        columns = _Columns()
+        observations: list[tuple[Any, ...]] = []
         for record in records if isinstance(records, list) else []:
             if not isinstance(record, Mapping) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
-            mark = len(columns.services)
+            mark = len(observations)
             try:
-                answers.append(self._transform_record(record, metrics, columns, now_ms))
+                answers.append(self._transform_record(record, metrics, observations, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch
                 self._log_failure("record", record.get("recordId"), exc)
-                columns.truncate(mark)  # the failed record's events count as ProcessingFailed only
+                del observations[mark:]  # the failed record's events count as ProcessingFailed only
                 answers.append(_failed(record))
                 metrics.outcome(self.settings.default_service, now_ms, "ProcessingFailed")
-        metrics.ingest(
-            columns.services,
-            columns.minutes,
-            columns.statuses,
-            columns.latencies,
-            columns.routes,
-            columns.ips,
-            columns.outcomes,
-        )
+        metrics.ingest(observations)  # type: ignore[arg-type]
         self._fit_response(answers, metrics, now_ms)
         self.sink.emit(metrics)
         return {"records": answers}
@@ -250,7 +230,7 @@ class Transformer:
     # ------------------------------------------------------------------ one record
 
     def _transform_record(
-        self, record: Mapping[str, Any], metrics: RedMetrics, columns: _Columns, now_ms: int
+        self, record: Mapping[str, Any], metrics: RedMetrics, observations: list[tuple[Any, ...]], now_ms: int
     ) -> dict[str, Any]:
         record_id = record["recordId"]
         default_service = self.settings.default_service
@@ -270,43 +250,38 @@ class Transformer:
 
         decoded = decode_record(data)
         out: list[bytes] = []
-        # The hot loop: locals only, metric columns appended, counted once per invocation.
-        services, minutes, statuses = columns.services, columns.minutes, columns.statuses
-        latencies, routes, ips, outcomes = columns.latencies, columns.routes, columns.ips, columns.outcomes
+        # The hot loop: locals only; one observation tuple per event, counted once per invocation.
+        observe = observations.append
         route_of, rule_for, decide = self.routes, self.sampler.rule_for, self.sampler.decide_values
-        line: bytes | None
         for event, raw in decoded.events:
             try:
-                values = essentials(event, arrival_ms, default_service)
-                if values is None:  # not canonical: the schema coerces, cuts, fills — or refuses with a reason
-                    values = _values_of(normalize(event, arrival_ms=arrival_ms, default_service=default_service))
-                service, ts, status, latency, request_id, path, ip = values
+                service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
                 rule = rule_for(service)
                 if ip is not None and rule.truncate_ip:
                     ip = truncate_ip(ip)
                 rate = decide(service, status, latency, request_id)
-                line = None if rate is None else self._kept_line(event, arrival_ms, rate, rule.truncate_ip)
-            except RecordError as exc:
+            except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
                 metrics.outcome(_service_of(event, default_service), fallback_ms, "Quarantined")
                 continue
             except Exception as exc:  # a bug on one event quarantines that event, not its neighbours
-                self._log_failure("an event of record", record_id, exc)
-                reason = f"internal error while transforming this event ({type(exc).__name__}); please report it"
-                out.append(self._quarantine_line(raw, event, reason, record_id, context))
+                out.append(self._internal_error_line(raw, event, exc, record_id, context))
                 metrics.outcome(_service_of(event, default_service), fallback_ms, "Quarantined")
                 continue
-            services.append(service)
-            minutes.append(ts // 60_000)
-            statuses.append(status)
-            latencies.append(latency)
-            routes.append(None if latency is None else route_of(path))
-            ips.append(ip)
-            if line is None:
-                outcomes.append("SampledOut")
-            else:
-                outcomes.append("Kept")
-                out.append(line)
+            route = None if latency is None else route_of(path)
+            if rate is None:
+                observe((service, ts // 60_000, status, latency, route, ip, "SampledOut"))
+                continue
+            outcome = "Kept"
+            try:  # kept: scrubbed, then validated whole for storage
+                out.append(self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip))
+            except RecordError as exc:
+                out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
+                outcome = "Quarantined"
+            except Exception as exc:
+                out.append(self._internal_error_line(raw, event, exc, record_id, context))
+                outcome = "Quarantined"
+            observe((service, ts // 60_000, status, latency, route, ip, outcome))
         for raw, reason in decoded.failures:
             out.append(self._quarantine_line(raw, None, reason, record_id, context))
             metrics.outcome(default_service, fallback_ms, "Quarantined")
@@ -316,17 +291,25 @@ class Transformer:
             return {"recordId": record_id, "result": "Dropped", "data": ""}
         return _ok(record_id, out)
 
-    def _kept_line(self, event: Mapping[str, Any], arrival_ms: int | None, rate: float, truncate: bool) -> bytes:
+    def _kept_line(
+        self, event: Mapping[str, Any], ts: int, arrival_ms: int | None, rate: float, truncate: bool
+    ) -> bytes:
         """The NDJSON line of a kept event: scrubbed first (before fields are cut), then normalised."""
-        rec = normalize(
-            self.scrubber.scrub_event(event, truncate_ip=truncate),
-            arrival_ms=arrival_ms,
-            default_service=self.settings.default_service,
-        )
+        scrubbed = self.scrubber.scrub_event(event, truncate_ip=truncate)
+        if scrubbed.get("timestamp") is not None:
+            scrubbed["timestamp"] = ts  # already parsed by the schema's rules in essentials()
+        rec = normalize(scrubbed, arrival_ms=arrival_ms, default_service=self.settings.default_service)
         prior = rec.get("sample_rate")  # sampled upstream (by the client) too: the rates multiply
         rec["sample_rate"] = rate * prior if prior else rate
         rec["timestamp"] = format_ms(rec["timestamp"])
         return orjson.dumps(rec) + b"\n"
+
+    def _internal_error_line(
+        self, raw: bytes | None, event: Any, exc: Exception, record_id: str, context: dict[str, Any]
+    ) -> bytes:
+        self._log_failure("an event of record", record_id, exc)
+        reason = f"internal error while transforming this event ({type(exc).__name__}); please report it"
+        return self._quarantine_line(raw, event, reason, record_id, context)
 
     def _quarantine_line(
         self, raw: bytes | None, event: Any, reason: str, record_id: str, context: dict[str, Any]
@@ -345,18 +328,6 @@ class Transformer:
             text = text[: quarantine.MAX_RAW_CHARS - 64] + f"…[cut from {size} characters]"
         item = quarantine.entry(STAGE, self.scrubber.scrub_raw(reason), text, record_id=record_id, **context)
         return orjson.dumps({quarantine.MARKER: item}) + b"\n"
-
-
-def _values_of(rec: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        rec["service_name"],
-        rec["timestamp"],
-        rec.get("status_code"),
-        rec.get("latency_ms"),
-        rec.get("request_id"),
-        rec.get("path"),
-        rec.get("ip_address"),
-    )
 
 
 def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
