@@ -31,6 +31,7 @@ ESSENTIAL_FIELDS: Final = ("service_name", "timestamp", "status_code", "latency_
 _MAX_REQUEST_ID: Final = FIELDS_BY_NAME["request_id"].max_length or 0
 _MAX_PATH: Final = FIELDS_BY_NAME["path"].max_length or 0
 _MAX_IP: Final = FIELDS_BY_NAME["ip_address"].max_length or 0
+_MAX_SERVICE: Final = FIELDS_BY_NAME["service_name"].max_length or 0
 _MIN_STATUS: Final = FIELDS_BY_NAME["status_code"].minimum
 _MAX_STATUS: Final = FIELDS_BY_NAME["status_code"].maximum
 _MIN_LATENCY: Final = FIELDS_BY_NAME["latency_ms"].minimum or 0.0
@@ -118,7 +119,7 @@ def essentials(event: Mapping[str, Any], arrival_ms: int | None, default_service
     service = get("service_name")
     if service is None or service == "":
         service = default_service
-    if type(service) is not str:
+    if type(service) is not str or len(service) > _MAX_SERVICE:
         return _by_schema(event, arrival_ms, default_service)
     if service not in _valid_services:
         validate_service_name(service)

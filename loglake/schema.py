@@ -207,7 +207,7 @@ def parse_timestamp(value: Any) -> int:
         out = (dt - _EPOCH) // _ONE_MS
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isdigit() and text.isascii() and len(text) <= 20:  # "¹".isdigit() is true; int() refuses it
             return parse_timestamp(int(text))
         try:
             dt = datetime.fromisoformat(text)
@@ -262,7 +262,12 @@ def _as_int(field: Field, value: Any) -> int:
         out = value
     elif isinstance(value, float) and value.is_integer():
         out = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():
+    elif (
+        isinstance(value, str)
+        and value.strip().lstrip("-").isdigit()
+        and value.strip().isascii()
+        and len(value.strip()) <= 40  # longer digit strings are out of every range (and int() refuses 4,300+)
+    ):
         out = int(value.strip())
     else:
         shown = value[:64] if isinstance(value, str) else value
@@ -274,17 +279,16 @@ def _as_int(field: Field, value: Any) -> int:
 def _as_double(field: Field, value: Any) -> float:
     if isinstance(value, bool):
         raise RecordError(f"{field.name} {value!r} is not a number")
-    if isinstance(value, int | float):
-        out = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
             out = float(value)
-        except ValueError:
-            raise RecordError(f"{field.name} {value[:64]!r} is not a number") from None
+        except (ValueError, OverflowError):  # OverflowError: an integer beyond the float range
+            shown = value[:64] if isinstance(value, str) else value
+            raise RecordError(f"{field.name} {shown!r} is not a number") from None
     else:
         raise RecordError(f"{field.name} must be a number, got {type(value).__name__}")
     if not math.isfinite(out):
-        raise RecordError(f"{field.name} {value!r} is not a finite number")
+        raise RecordError(f"{field.name} {value[:64] if isinstance(value, str) else value!r} is not a finite number")
     _check_range(field, out)
     return out
 
