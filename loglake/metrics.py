@@ -123,7 +123,9 @@ class RedMetrics:
         if ip and ip_kind(ip) is not None:
             self._ips[(service, timestamp_ms // _MINUTE, ip)] += 1
 
-    def ingest(self, observations: list[tuple[str, int, int | None, float | None, str | None, str | None, str]]) -> None:
+    def ingest(
+        self, observations: list[tuple[str, int, int | None, float | None, str | None, str | None, str]]
+    ) -> None:
         """Count many events at once: ``(service, event minute, status, latency, route, ip, outcome)`` each.
 
         The same counts as :meth:`observe_values` and :meth:`outcome` per event (``event minute`` is

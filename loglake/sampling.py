@@ -2,8 +2,9 @@
 
 The decision is a pure function of ``request_id``: the first 8 bytes of SHA-256 over its UTF-8 bytes, read
 as a big-endian unsigned integer ``h``, give the point ``u = h / 2**64`` in [0, 1); the request is kept when
-``u < rate``, computed exactly as ``h < rate * 2**64`` (no rounding of ``h``). The same request is therefore kept or dropped identically on retries, in every service and in
-every process, and a request kept at rate 0.01 is also kept at rate 0.1 (the kept sets nest).
+``u < rate``, computed exactly as ``h < rate * 2**64`` (no rounding of ``h``). The same request is therefore
+kept or dropped identically on retries, in every service and in every process, and a request kept at rate
+0.01 is also kept at rate 0.1 (the kept sets nest).
 
 Per event, in this order:
 
@@ -32,9 +33,9 @@ Example
 from __future__ import annotations
 
 import hashlib
-from hashlib import sha256
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Final
 
 from loglake.errors import ConfigError

@@ -13,7 +13,13 @@ What happens to an event the transformer keeps, before it is written anywhere:
   the key;
 - request and response bodies in ``extra`` (``body``, ``request_body``, …) are dropped, and the record says so
   in ``extra._loglake.dropped``;
-- ``ip_address`` is truncated to its /24 (IPv4) or /48 (IPv6) network when the service asks for it.
+- ``ip_address`` is truncated to its /24 (IPv4) or /48 (IPv6) network when the service asks for it (a value
+  that is no IP address is scrubbed as text);
+- ``method`` and ``level`` pass through the patterns too; ``request_id`` and ``trace_id`` are ids that sampling
+  and tracing join on, so they are rewritten only if they hold an e-mail address.
+
+Quarantined events (which failed validation, so any field may hold anything) are scrubbed as a whole:
+every value at every depth, by :meth:`Scrubber.scrub_mapping`; raw bytes by :meth:`Scrubber.scrub_raw`.
 
 The hash is HMAC-SHA256 with the pipeline's key, hex, cut to 32 characters (128 bits), prefixed by its kind.
 Scrubbing is idempotent: scrubbing scrubbed text changes nothing (hashes are not mistaken for secrets).
@@ -60,7 +66,10 @@ from loglake.scrub_rules import luhn_valid
 _DIGITS: Final = b"0123456789"
 _NAME_DROP: Final = str.maketrans("", "", "-_. ")
 #: Schema fields the scrubber rewrites; the others (ids, method, status, …) are constrained or not personal.
-_SCRUBBED_FIELDS: Final = frozenset({"path", "referer", "query_params", "user_agent", "user_id", "ip_address", "extra"})
+_SCRUBBED_FIELDS: Final = frozenset(
+    {"path", "referer", "query_params", "user_agent", "user_id", "ip_address", "extra", "method", "level"}
+    | {"request_id", "trace_id"}
+)
 #: Strings longer than this are not memoised (the caches stay small).
 _MEMO_MAX_LEN: Final = 512
 _MEMO_MAX_ENTRIES: Final = 8192
@@ -426,6 +435,10 @@ class Scrubber:
                 out[name] = self.scrub_ip(text, truncate=truncate_ip)
             elif name == "extra":
                 out[name] = self._scrub_extra_text(text, dropped)
+            elif name == "method" or name == "level":
+                out[name] = self.scrub_text(text)  # short, few distinct values: memoised
+            elif "@" in text or "%40" in text:  # request_id, trace_id: ids, but never an e-mail address
+                out[name] = self.scrub_text(text)
         # Everything outside the schema lands in ``extra``: scrub it as mapping entries.
         for name in [k for k in out if k not in FIELDS_BY_NAME]:
             value = out.pop(name)

@@ -257,38 +257,40 @@ def looks_random(token: str) -> bool:
 
 
 _TOKEN: Final = r"A-Za-z0-9+_\-"
+_ESCAPED: Final = r"%2[FfBb]|%3[Dd]"  # URL-encoded '/', '+' and '=' of standard base64
 #: Base64url-like runs of 32+ characters bounded by anything else: path segments, values, words in text.
-_SEGMENT_TOKEN_RE: Final = re.compile(rf"(?<![{_TOKEN}])[{_TOKEN}]{{32,}}+={{0,2}}+")
-#: Values after ``=``/``:`` may hold ``/`` (standard base64, e.g. an AWS secret access key).
-_VALUE_TOKEN_RE: Final = re.compile(rf"[=:][ \"']?+([{_TOKEN}/]{{32,}}+={{0,2}}+)")
-_WHOLE_TOKEN_RE: Final = re.compile(rf"[{_TOKEN}/]{{32,}}+={{0,2}}")
+_SEGMENT_TOKEN_RE: Final = re.compile(rf"(?<![{_TOKEN}%])(?:[{_TOKEN}]|{_ESCAPED}){{32,}}+={{0,2}}+")
+#: Runs that may hold a raw '/' (standard base64) — but never start at one, so a path is never one run.
+_SLASHED_TOKEN_RE: Final = re.compile(
+    rf"(?<![{_TOKEN}/%])(?:[{_TOKEN}]|{_ESCAPED})(?:[{_TOKEN}/]|{_ESCAPED}){{31,}}+={{0,2}}+"
+)
 
 
 def find_secret_tokens(text: str) -> list[Span]:
     """Spans of random-looking 32+ character tokens (see :func:`looks_random`) in token-like positions.
 
-    A token is a whole path segment, query or header value, field value, or word. Values that may hold
-    ``/`` (standard base64) are judged as a whole when none of their ``/``-separated pieces was a secret on
-    its own, so ``/reset/<token>`` loses only the token and ``key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY…`` its
-    whole value.
+    A token is a whole path segment, query or header value, field value, or word — URL-encoded or not.
+    Standard base64 holds ``/``: a run with ``/`` is judged as a whole when none of its pieces was a secret
+    on its own (``key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY…`` loses its value, ``/reset/<token>`` only the token),
+    unless it starts a path — inside a path a raw ``/`` separates segments (on the wire, a ``/`` inside a
+    segment is sent as ``%2F``, which is recognised).
     """
     if len(text) < 32:
         return []
     out: list[Span] = []
-    if max(map(len, text.split("/"))) >= 32:  # a segment token needs 32 characters between slashes
+    if "%" in text or max(map(len, text.split("/"))) >= 32:  # 32 characters between slashes, or escapes
         for m in _SEGMENT_TOKEN_RE.finditer(text):
-            if _is_secret(text, m.start(), m.group()):
+            if _is_secret(text, m.start(), unquote_plus(m.group()) if "%" in m.group() else m.group()):
                 out.append(m.span())
-    if "/" in text:
-        wholes: list[Span] = []
-        if "=" in text or ":" in text:
-            wholes = [m.span(1) for m in _VALUE_TOKEN_RE.finditer(text) if "/" in m.group(1)]
-        if _WHOLE_TOKEN_RE.fullmatch(text):
-            wholes.append((0, len(text)))
-        for start, end in wholes:
-            if text[start] == "/":
-                continue  # a path (``/api/v1/orders/<uuid>``), not standard base64
-            if not any(start <= a < end for a, _ in out) and _is_secret(text, start, text[start:end]):
+    if "/" in text or "%" in text:
+        for m in _SLASHED_TOKEN_RE.finditer(text):
+            start, end = m.span()
+            token = m.group()
+            if "%" in token:
+                token = unquote_plus(token)
+            if "/" not in token or any(start <= a < end for a, _ in out):
+                continue
+            if _is_secret(text, start, token):
                 out.append((start, end))
     return out
 

@@ -195,7 +195,7 @@ class Transformer:
                 del observations[mark:]  # the failed record's events count as ProcessingFailed only
                 answers.append(_failed(record))
                 metrics.outcome(self.settings.default_service, now_ms, "ProcessingFailed")
-        metrics.ingest(observations)  # type: ignore[arg-type]
+        metrics.ingest(observations)
         self._fit_response(answers, metrics, now_ms)
         self.sink.emit(metrics)
         return {"records": answers}
@@ -314,19 +314,30 @@ class Transformer:
     def _quarantine_line(
         self, raw: bytes | None, event: Any, reason: str, record_id: str, context: dict[str, Any]
     ) -> bytes:
-        """A marker line for the converter: scrubbed raw content, scrubbed reason, where it came from."""
-        if isinstance(event, Mapping):
-            scrubbed = self.scrubber.scrub_event(event)
-            text = orjson.dumps(scrubbed, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-            size = len(text)
-        else:
-            source = (raw or b"").decode("utf-8", "replace")
-            size = len(source)
-            # Scrub a margin past the cut, so that the cut never leaves part of an unscrubbed secret.
-            text = self.scrubber.scrub_raw(source[: quarantine.MAX_RAW_CHARS + _SCRUB_MARGIN])
-        if len(text) > quarantine.MAX_RAW_CHARS:
-            text = text[: quarantine.MAX_RAW_CHARS - 64] + f"…[cut from {size} characters]"
-        item = quarantine.entry(STAGE, self.scrubber.scrub_raw(reason), text, record_id=record_id, **context)
+        """A marker line for the converter: scrubbed raw content, scrubbed reason, where it came from.
+
+        An event that failed validation may hold personal data in any field, so every value of it is
+        scrubbed (not only the fields a kept row scrubs); bytes that never became an event are scrubbed as
+        text. Should scrubbing itself fail, the marker keeps the reason and no content at all.
+        """
+        try:
+            if isinstance(event, Mapping):
+                scrubbed = self.scrubber.scrub_mapping(event)
+                text = orjson.dumps(scrubbed, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+                size = len(text)
+            else:
+                source = (raw or b"").decode("utf-8", "replace")
+                size = len(source)
+                # Scrub a margin past the cut, so that the cut never leaves part of an unscrubbed secret.
+                text = self.scrubber.scrub_raw(source[: quarantine.MAX_RAW_CHARS + _SCRUB_MARGIN])
+            if len(text) > quarantine.MAX_RAW_CHARS:
+                text = text[: quarantine.MAX_RAW_CHARS - 64] + f"…[cut from {size} characters]"
+            reason = self.scrubber.scrub_raw(reason)
+        except Exception as exc:
+            self._log_failure("the quarantine entry of record", record_id, exc)
+            text, reason = "", f"{reason[:200]} (raw content withheld: scrubbing it failed)"
+            reason = "".join(c if c.isalnum() or c in " :,.()'-_" else "?" for c in reason)
+        item = quarantine.entry(STAGE, reason, text, record_id=record_id, **context)
         return orjson.dumps({quarantine.MARKER: item}) + b"\n"
 
 

@@ -130,7 +130,11 @@ def test_ingest_counts_like_observe_and_outcome(observations: list[tuple]) -> No
         ds = docs(m)
         return (
             sorted(orjson.dumps(d, option=orjson.OPT_SORT_KEYS) for d in ds if "route" not in d),
-            Counter((d["service_name"], d["route"], d["_aws"]["Timestamp"], len(d["RouteLatency"])) for d in ds if "route" in d),
+            Counter(
+                (d["service_name"], d["route"], d["_aws"]["Timestamp"], len(d["RouteLatency"]))
+                for d in ds
+                if "route" in d
+            ),
             list(m.ip_lines()),
         )
 
@@ -143,7 +147,11 @@ def test_sink_writes_one_json_line_per_document() -> None:
     m.observe_values("shop", NOW, 200, 1.0, "/a", "203.0.113.9")
     MetricsSink(stream=stream).emit(m)
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-    assert [("route" in d, d.get("loglake_event")) for d in lines] == [(False, None), (True, None), (False, "ip_requests")]
+    assert [("route" in d, d.get("loglake_event")) for d in lines] == [
+        (False, None),
+        (True, None),
+        (False, "ip_requests"),
+    ]
 
 
 # --------------------------------------------------------------------------- routes

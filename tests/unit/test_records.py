@@ -82,12 +82,12 @@ def test_empty_and_whitespace_records_decode_to_nothing() -> None:
 
 
 def test_nan_and_infinity_are_kept_as_text_so_the_schema_names_them() -> None:
-    (event, _), = decode_record(b'{"latency_ms": NaN, "x": Infinity, "y": 1e400}').events
+    ((event, _),) = decode_record(b'{"latency_ms": NaN, "x": Infinity, "y": 1e400}').events
     assert event == {"latency_ms": "NaN", "x": "Infinity", "y": "1e400"}
 
 
 def test_invalid_utf8_is_replaced_and_noted() -> None:
-    (event, _), = decode_record(b'{"user_agent": "caf\xe9"}').events
+    ((event, _),) = decode_record(b'{"user_agent": "caf\xe9"}').events
     assert event["user_agent"] == "caf\ufffd"
     assert event["_loglake"]["replaced"].startswith("invalid UTF-8")
 
@@ -103,7 +103,7 @@ def test_deep_nesting_is_refused_with_a_reason() -> None:
 
 
 def test_duplicate_keys_keep_the_last_value() -> None:
-    (event, _), = decode_record(b'{"a": 1, "a": 2}').events
+    ((event, _),) = decode_record(b'{"a": 1, "a": 2}').events
     assert event == {"a": 2}
 
 

@@ -119,7 +119,9 @@ def test_clf_time_with_any_offset_is_converted_to_utc(local: datetime, offset_mi
 
 _token = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters='"\\'), min_size=1)
 _quoted = st.text(
-    alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FFF, blacklist_characters='"\\', blacklist_categories=["Cs", "Cc"]),
+    alphabet=st.characters(
+        min_codepoint=32, max_codepoint=0x2FFF, blacklist_characters='"\\', blacklist_categories=["Cs", "Cc"]
+    ),
     max_size=60,
 )
 
@@ -137,7 +139,15 @@ _quoted = st.text(
 )
 @settings(max_examples=300)
 def test_generated_combined_lines_parse_back_to_their_fields(
-    ip: str, user: str, method: str, path: str, query: str | None, status: int, size: int | None, referer: str, agent: str
+    ip: str,
+    user: str,
+    method: str,
+    path: str,
+    query: str | None,
+    status: int,
+    size: int | None,
+    referer: str,
+    agent: str,
 ) -> None:
     target = path + ("?" + query if query is not None else "")
     line = (

@@ -39,18 +39,26 @@ _timestamps = st.one_of(
     st.just("２０２６-11-22T10:00:00.000Z"),
 )
 _anything = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20), st.floats(), st.text(max_size=40),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(),
+    st.text(max_size=40),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 _events = st.fixed_dictionaries(
     {},
     optional={
         "service_name": st.sampled_from(["shop", "", "bad name!", "x" * 65, "a.b-c_d"]) | _anything,
         "timestamp": _timestamps | _anything,
-        "status_code": st.integers(min_value=-5, max_value=1005) | st.sampled_from(["200", " 404 ", "abc", "2e2"])
+        "status_code": st.integers(min_value=-5, max_value=1005)
+        | st.sampled_from(["200", " 404 ", "abc", "2e2"])
         | _anything,
-        "latency_ms": st.floats(allow_nan=True, allow_infinity=True) | st.integers(-3, 10**6)
-        | st.sampled_from(["12.5", "NaN", "-1"]) | _anything,
+        "latency_ms": st.floats(allow_nan=True, allow_infinity=True)
+        | st.integers(-3, 10**6)
+        | st.sampled_from(["12.5", "NaN", "-1"])
+        | _anything,
         "request_id": st.text(max_size=140) | _anything,
         "path": st.text(max_size=30) | st.just("/" + "p" * 2100) | _anything,
         "ip_address": st.text(max_size=50) | _anything,
@@ -109,7 +117,9 @@ def test_extra_of_many_small_keys_is_cut_as_text() -> None:
 
 def test_truncated_fields_are_named_with_a_marker() -> None:
     rec = normalize({"timestamp": ARRIVAL, "service_name": "a", "user_agent": "u" * 5000, "path": "/" + "p" * 3000})
-    assert rec["user_agent"].endswith("…[truncated]") and len(rec["user_agent"]) == FIELDS_BY_NAME["user_agent"].max_length
+    assert (
+        rec["user_agent"].endswith("…[truncated]") and len(rec["user_agent"]) == FIELDS_BY_NAME["user_agent"].max_length
+    )
     assert len(rec["path"]) == FIELDS_BY_NAME["path"].max_length
     assert orjson.loads(rec["extra"])["_loglake"]["truncated"] == ["path", "user_agent"]
 
@@ -129,5 +139,5 @@ def test_lossless_coercion_only() -> None:
     assert rec["status_code"] == 200 and rec["latency_ms"] == 12.5
     with pytest.raises(RecordError, match="status_code 'abc' is not an integer"):
         normalize({"timestamp": ARRIVAL, "service_name": "a", "status_code": "abc"})
-    with pytest.raises(RecordError, match="status_code 200.5 is not an integer"):
+    with pytest.raises(RecordError, match=r"status_code 200\.5 is not an integer"):
         normalize({"timestamp": ARRIVAL, "service_name": "a", "status_code": 200.5})

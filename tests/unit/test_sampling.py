@@ -79,7 +79,9 @@ def test_rate_zero_drops_and_rate_one_keeps_every_sampled_request() -> None:
 
 def test_kept_share_is_close_to_the_rate() -> None:
     s = Sampler.from_settings({})
-    kept = sum(s.decide({"service_name": "a", "status_code": 200, "request_id": f"r{i}"}) is not None for i in range(20_000))
+    kept = sum(
+        s.decide({"service_name": "a", "status_code": 200, "request_id": f"r{i}"}) is not None for i in range(20_000)
+    )
     assert 0.09 < kept / 20_000 < 0.11  # binomial sd ~ 0.002: this would fail only if the hash were broken
 
 

@@ -145,9 +145,34 @@ def test_random_token_heuristic() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["password", "Password", "PASSWD", "pwd", "secret", "token", "access_token", "refresh_token", "api_key",
-     "apikey", "API-KEY", "key", "auth", "authorization", "session", "sessionid", "session_id", "ssn", "card",
-     "cc", "cvv", "db_password", "github_token", "jsessionid", "x-api-key", "client_secret"],
+    [
+        "password",
+        "Password",
+        "PASSWD",
+        "pwd",
+        "secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "api_key",
+        "apikey",
+        "API-KEY",
+        "key",
+        "auth",
+        "authorization",
+        "session",
+        "sessionid",
+        "session_id",
+        "ssn",
+        "card",
+        "cc",
+        "cvv",
+        "db_password",
+        "github_token",
+        "jsessionid",
+        "x-api-key",
+        "client_secret",
+    ],
 )
 def test_secret_names_lose_their_values(s: Scrubber, name: str) -> None:
     assert s.scrub_query(f"{name}=abc&page=2") == f"{name}={REDACTED}&page=2"
@@ -257,7 +282,7 @@ def test_rule_needs_a_regex_or_finder() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_pii = st.sampled_from(list(SECRET_PART.values()) + ["bob@example.org", "5555 5555 5555 4444", "AKIAABCDEFGHIJKLMNOP"])
+_pii = st.sampled_from([*SECRET_PART.values(), "bob@example.org", "5555 5555 5555 4444", "AKIAABCDEFGHIJKLMNOP"])
 _texts = st.lists(st.text(max_size=30) | _pii, max_size=6).map(" ".join)
 
 
