@@ -192,6 +192,11 @@ def decode_record(data: bytes) -> Decoded:
             return out
     if data[:3] == _BOM:
         data = data[3:]
+    if data and data[0] not in _JSON_START and b"\n" not in data:  # one text line: an access-log line
+        line = data.strip()
+        if line:
+            _decode_text_line(line, out, None)
+        return out
     if not data or data[0] not in _JSON_START or b"\n" in data.rstrip():
         stripped = data.strip()
         if stripped[:1] in (b"{", b"[") and b"\n" in stripped and b"}\n{" not in stripped:

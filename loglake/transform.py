@@ -241,7 +241,7 @@ class Transformer:
         try:
             if not isinstance(encoded, str | bytes):
                 raise TypeError
-            data = base64.b64decode(encoded, validate=True)
+            data = binascii.a2b_base64(encoded, strict_mode=True)
         except (binascii.Error, TypeError, ValueError):
             text = str(encoded)[:4096].encode()
             marker = self._quarantine_line(text, None, "the record's data is not valid base64", record_id, context)
