@@ -42,8 +42,8 @@ from typing import Any, Final, TextIO
 
 import orjson
 
+from loglake.ipnet import ip_kind
 from loglake.routes import normalize_route
-from loglake.scrub import ip_kind
 
 __all__ = ["OUTCOMES", "MetricsSink", "RedMetrics", "counters_document", "normalize_route"]
 

@@ -49,12 +49,13 @@ import orjson
 from loglake import quarantine
 from loglake.errors import ConfigError, RecordError
 from loglake.fastpath import essentials, format_ms
+from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_record
 from loglake.routes import RouteNormalizer
 from loglake.sampling import Sampler
 from loglake.schema import normalize
-from loglake.scrub import Scrubber, truncate_ip
+from loglake.scrub import Scrubber
 from loglake.settings import Settings
 from loglake.storage import LocalStorage, open_storage
 
