@@ -149,17 +149,23 @@ class RedMetrics:
                     m.errors_4xx += n
                 else:
                     m.errors_5xx += n
+        grouped: dict[tuple[str, int, str | None], list[float]] = {}
         for service, minute, latency, route in zip(services, minutes, latencies, routes, strict=True):
             if latency is not None:
-                key = (service, metric_minute[minute])
-                self._minutes[key].latencies.append(latency)
-                route = route or "/"
-                names = self._route_names[service]
-                if route not in names:
-                    if len(names) >= MAX_ROUTES_PER_SERVICE:
-                        route = OTHER_ROUTE
-                    names.add(route)
-                self._routes[(*key, route)].append(latency)
+                values = grouped.get((service, minute, route))
+                if values is None:
+                    values = grouped[(service, minute, route)] = []
+                values.append(latency)
+        for (service, minute, route), values in grouped.items():
+            key = (service, metric_minute[minute])
+            self._minutes[key].latencies.extend(values)
+            route = route or "/"
+            names = self._route_names[service]
+            if route not in names:
+                if len(names) >= MAX_ROUTES_PER_SERVICE:
+                    route = OTHER_ROUTE
+                names.add(route)
+            self._routes[(*key, route)].extend(values)
         for (service, minute, ip), n in Counter(zip(services, minutes, ips, strict=True)).items():
             if ip and ip_kind(ip) is not None:
                 self._ips[(service, minute, ip)] += n

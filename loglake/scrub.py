@@ -56,12 +56,11 @@ from loglake.scrub_rules import (
     Rule,
     Span,
     canonical_name,
+    luhn_valid,
     rules_from_settings,
 )
 
 __all__ = ["REDACTED", "Rule", "Scrubber", "ip_kind", "luhn_valid", "truncate_ip"]
-
-from loglake.scrub_rules import luhn_valid
 
 _DIGITS: Final = b"0123456789"
 _NAME_DROP: Final = str.maketrans("", "", "-_. ")

@@ -235,8 +235,11 @@ class Transformer:
     ) -> dict[str, Any]:
         record_id = record["recordId"]
         default_service = self.settings.default_service
+        # Firehose always sends the arrival time; without one, the invocation's time fills missing timestamps.
         arrival_ms = _arrival_ms(record)
-        fallback_ms = arrival_ms if arrival_ms is not None else now_ms
+        if arrival_ms is None:
+            arrival_ms = now_ms
+        fallback_ms = arrival_ms
         context = _record_context(record)
         encoded = record.get("data")
         try:
@@ -253,11 +256,12 @@ class Transformer:
         out: list[bytes] = []
         # The hot loop: locals only; one observation tuple per event, counted once per invocation.
         observe = observations.append
-        route_of, rule_for, decide = self.routes, self.sampler.rule_for, self.sampler.decide_values
+        route_of, decide = self.routes, self.sampler.decide_values
+        rule_get, default_rule = self.sampler.services.get, self.sampler.default
         for event, raw in decoded.events:
             try:
                 service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
-                rule = rule_for(service)
+                rule = rule_get(service, default_rule)
                 if ip is not None and rule.truncate_ip:
                     ip = truncate_ip(ip)
                 rate = decide(service, status, latency, request_id)

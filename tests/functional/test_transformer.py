@@ -396,3 +396,44 @@ def test_settings_errors_fail_at_cold_start(
     module = handler("transformer")
     with pytest.raises(ConfigError, match="does not compile"):
         module.handler({"records": []}, None)
+
+
+def test_client_packed_records_of_1000_kib_are_read_whole(
+    transform: Callable[..., Any], firehose_event: Callable[..., Any], lake: Path
+) -> None:
+    # KinesisLogger packs NDJSON events per service into records of up to 1,000 KiB (Firehose's record limit).
+    event = {
+        "timestamp": NOW_ISO,
+        "service_name": "shop",
+        "status_code": 200,
+        "latency_ms": 3.5,
+        "path": "/p",
+        "user_agent": "okhttp/4.12.0",
+        "note": "x" * 200,
+    }
+    packed: list[bytes] = []
+    size = 0
+    while size < 1000 * 1024 - 600:
+        line = orjson.dumps({**event, "request_id": f"req-{len(packed)}"})
+        packed.append(line)
+        size += len(line) + 1
+    record = b"\n".join(packed) + b"\n"
+    assert len(record) <= 1000 * 1024
+    ((_, result, data),) = decoded_records(transform(firehose_event([record])))
+    t = totals(lake)
+    assert t["Requests"] == len(packed) and t["Kept"] + t["SampledOut"] == len(packed)
+    assert result == "Ok" and len(lines(data)) == t["Kept"] > 0
+    assert {row["request_id"] for row in lines(data)} <= {f"req-{i}" for i in range(len(packed))}
+
+
+def test_missing_arrival_time_falls_back_to_the_invocation_time(lake: Path) -> None:
+    t = Transformer(
+        Settings(lake.as_uri()),
+        hash_key=b"k" * 16,
+        sink=MetricsSink(stream=io.StringIO()),
+        clock=lambda: 1_795_341_600.0,
+    )
+    record = {"recordId": "a", "data": base64.b64encode(b'{"status_code": 500}').decode()}
+    (answer,) = t.transform({"records": [record]})["records"]
+    (row,) = lines(base64.b64decode(answer["data"]))
+    assert row["timestamp"] == "2026-11-22T10:00:00.000Z"
