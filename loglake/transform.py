@@ -184,19 +184,22 @@ class Transformer:
         records = event.get("records") if isinstance(event, Mapping) else None
         answers: list[dict[str, Any]] = []
         observations: list[tuple[Any, ...]] = []
+        counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
         for record in records if isinstance(records, list) else []:
             if not isinstance(record, Mapping) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
-            mark = len(observations)
+            marks = len(observations), len(counts)
             try:
-                answers.append(self._transform_record(record, metrics, observations, now_ms))
+                answers.append(self._transform_record(record, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch
                 self._log_failure("record", record.get("recordId"), exc)
-                del observations[mark:]  # the failed record's events count as ProcessingFailed only
+                del observations[marks[0] :], counts[marks[1] :]  # the record counts as ProcessingFailed only
                 answers.append(_failed(record))
-                metrics.outcome(self.settings.default_service, now_ms, "ProcessingFailed")
+                counts.append((self.settings.default_service, now_ms, "ProcessingFailed", 1))
         metrics.ingest(observations)
+        for service, timestamp_ms, outcome, n in counts:
+            metrics.outcome(service, timestamp_ms, outcome, n)
         self._fit_response(answers, metrics, now_ms)
         self.sink.emit(metrics)
         return {"records": answers}
@@ -231,7 +234,11 @@ class Transformer:
     # ------------------------------------------------------------------ one record
 
     def _transform_record(
-        self, record: Mapping[str, Any], metrics: RedMetrics, observations: list[tuple[Any, ...]], now_ms: int
+        self,
+        record: Mapping[str, Any],
+        observations: list[tuple[Any, ...]],
+        counts: list[tuple[str, int, str, int]],
+        now_ms: int,
     ) -> dict[str, Any]:
         record_id = record["recordId"]
         default_service = self.settings.default_service
@@ -249,7 +256,7 @@ class Transformer:
         except (binascii.Error, TypeError, ValueError):
             text = str(encoded)[:4096].encode()
             marker = self._quarantine_line(text, None, "the record's data is not valid base64", record_id, context)
-            metrics.outcome(default_service, fallback_ms, "Quarantined")
+            counts.append((default_service, fallback_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
 
         decoded = decode_record(data)
@@ -267,11 +274,11 @@ class Transformer:
                 rate = decide(service, status, latency, request_id)
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
-                metrics.outcome(_service_of(event, default_service), fallback_ms, "Quarantined")
+                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
                 continue
             except Exception as exc:  # a bug on one event quarantines that event, not its neighbours
                 out.append(self._internal_error_line(raw, event, exc, record_id, context))
-                metrics.outcome(_service_of(event, default_service), fallback_ms, "Quarantined")
+                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
                 continue
             route = None if latency is None else route_of(path)
             if rate is None:
@@ -289,9 +296,9 @@ class Transformer:
             observe((service, ts // 60_000, status, latency, route, ip, outcome))
         for raw, reason in decoded.failures:
             out.append(self._quarantine_line(raw, None, reason, record_id, context))
-            metrics.outcome(default_service, fallback_ms, "Quarantined")
+            counts.append((default_service, fallback_ms, "Quarantined", 1))
         if decoded.control_messages:
-            metrics.outcome(default_service, fallback_ms, "ControlMessages", decoded.control_messages)
+            counts.append((default_service, fallback_ms, "ControlMessages", decoded.control_messages))
         if not out:
             return {"recordId": record_id, "result": "Dropped", "data": ""}
         return _ok(record_id, out)
