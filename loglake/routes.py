@@ -54,9 +54,10 @@ def _segment(seg: str) -> str:
         out = ID
     else:
         out = seg
-    if len(_segment_memo) >= 16384:
-        _segment_memo.clear()
-    _segment_memo[seg] = out
+    if len(seg) <= 128:  # the memo stays small: long segments are ids anyway
+        if len(_segment_memo) >= 16384:
+            _segment_memo.clear()
+        _segment_memo[seg] = out
     return out
 
 
@@ -103,7 +104,8 @@ class RouteNormalizer:
                 scrubbed = self._scrub(route)
                 if scrubbed != route:
                     route = normalize_route(scrubbed)
-            if len(self._memo) >= self._max:
-                self._memo.clear()
-            self._memo[path] = route
+            if len(path) <= 512:  # bounded memory: at most max_entries short paths
+                if len(self._memo) >= self._max:
+                    self._memo.clear()
+                self._memo[path] = route
         return route
