@@ -4,19 +4,34 @@ Metrics are computed over every event *before* sampling, per service and minute:
 
 - dimension set ``[service_name]``: ``Requests``, ``Errors4xx``, ``Errors5xx`` (Count); ``Latency``
   (Milliseconds, the values themselves so CloudWatch can compute p50/p95/p99); and the pipeline's own
-  accounting ``Kept``, ``SampledOut``, ``Quarantined`` (Count);
+  accounting ``Kept``, ``SampledOut``, ``Quarantined`` (Count), plus ``ControlMessages`` and
+  ``ProcessingFailed`` when they occurred;
 - dimension set ``[service_name, route]``: ``RouteLatency`` (Milliseconds), with routes normalised
-  (``/api/v1/products/123`` → ``/api/v1/products/{id}``) so cardinality stays bounded.
+  (``/api/v1/products/123`` → ``/api/v1/products/{id}``, see :mod:`loglake.routes`) so cardinality stays
+  bounded; past :data:`MAX_ROUTES_PER_SERVICE` routes in one batch, further ones count as ``{other}``.
 
 Per (service, minute, IP) one compact log line ``{"loglake_event": "ip_requests", …, "requests": n}`` feeds
-the Contributor Insights rule that finds scrapers.
+the Contributor Insights rule that finds scrapers; only valid IP addresses appear there (truncated when the
+service truncates them), never free text.
 
-Documents go to stdout in Lambda (CloudWatch turns EMF lines into metrics) or to a file locally.
+One batch (one Firehose invocation) gives one EMF document per (service, minute) — more only when a minute
+holds more than 100 latency values, EMF's limit per array — not one per event. CloudWatch accepts metric
+timestamps from two weeks in the past to two hours in the future; events outside that window (a replayed
+old log) are counted in the minute they arrived. Documents go to stdout in Lambda (CloudWatch turns EMF
+lines into metrics) or to a file locally.
+
+Example
+-------
+>>> m = RedMetrics("loglake", now_ms=1795341600000)
+>>> m.observe_values("shop", 1795341600000, 503, 12.5, "/api/{id}", "203.0.113.9")
+>>> m.outcome("shop", 1795341600000, "Kept")
+>>> doc = next(m.documents())
+>>> doc["Requests"], doc["Errors5xx"], doc["Latency"], doc["Kept"]
+(1, 1, [12.5], 1)
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -27,21 +42,21 @@ from typing import Any, Final, TextIO
 
 import orjson
 
+from loglake.ipnet import ip_kind
+from loglake.routes import normalize_route
+
+__all__ = ["OUTCOMES", "MetricsSink", "RedMetrics", "counters_document", "normalize_route"]
+
 #: EMF allows at most 100 values in one metric array.
 MAX_VALUES_PER_DOCUMENT: Final = 100
-_ID_SEGMENT: Final = re.compile(
-    r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,}"
-    r"|(?:email|user):[0-9a-f]{32})$"
-)
+MAX_ROUTES_PER_SERVICE: Final = 100
+OTHER_ROUTE: Final = "{other}"
 OUTCOMES: Final = ("Kept", "SampledOut", "Quarantined")
-
-
-def normalize_route(path: str | None) -> str:
-    """Replace id-like path segments (numbers, UUIDs, long hex, hashed values) by ``{id}``."""
-    if not path:
-        return "/"
-    path = path.split("?", 1)[0]
-    return "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))[:256] or "/"
+#: Counters emitted only when they occurred.
+OPTIONAL_COUNTERS: Final = ("ControlMessages", "ProcessingFailed")
+_MINUTE: Final = 60_000
+_PAST_MS: Final = 14 * 24 * 3600 * 1000 - 10 * _MINUTE
+_FUTURE_MS: Final = 2 * 3600 * 1000 - 10 * _MINUTE
 
 
 @dataclass
@@ -54,49 +69,144 @@ class _Minute:
 
 
 class RedMetrics:
-    """Aggregates one batch of events; call :meth:`documents` once at the end."""
+    """Aggregates one batch of events; call :meth:`documents` and :meth:`ip_lines` once at the end.
 
-    def __init__(self, namespace: str = "loglake") -> None:
+    Parameters
+    ----------
+    namespace:
+        The CloudWatch namespace (``LOGLAKE_METRICS_NAMESPACE``).
+    now_ms:
+        The batch's arrival time; metric minutes outside CloudWatch's accepted window fall back to it.
+    """
+
+    def __init__(self, namespace: str = "loglake", *, now_ms: int | None = None) -> None:
         self.namespace = namespace
+        self.now_ms = now_ms
         self._minutes: dict[tuple[str, int], _Minute] = defaultdict(_Minute)
         self._routes: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+        self._route_names: dict[str, set[str]] = defaultdict(set)
         self._ips: Counter[tuple[str, int, str]] = Counter()
 
-    def observe(self, rec: Mapping[str, Any]) -> None:
-        """Count one event (before sampling)."""
-        service = rec["service_name"]
-        minute = rec["timestamp"] // 60_000
+    def _metric_minute(self, timestamp_ms: int) -> int:
+        now = self.now_ms
+        if now is not None and not now - _PAST_MS <= timestamp_ms <= now + _FUTURE_MS:
+            return now // _MINUTE
+        return timestamp_ms // _MINUTE
+
+    def observe_values(
+        self,
+        service: str,
+        timestamp_ms: int,
+        status: int | None,
+        latency: float | None,
+        route: str | None,
+        ip: str | None,
+    ) -> None:
+        """Count one event (before sampling). ``route`` must already be normalised and PII-safe."""
+        minute = self._metric_minute(timestamp_ms)
         m = self._minutes[(service, minute)]
         m.requests += 1
-        status = rec.get("status_code")
         if status is not None:
             if 400 <= status < 500:
                 m.errors_4xx += 1
             elif status >= 500:
                 m.errors_5xx += 1
-        latency = rec.get("latency_ms")
         if latency is not None:
             m.latencies.append(latency)
-            self._routes[(service, minute, normalize_route(rec.get("path")))].append(latency)
-        ip = rec.get("ip_address")
-        if ip:
-            self._ips[(service, minute, ip)] += 1
+            route = route or "/"
+            names = self._route_names[service]
+            if route not in names:
+                if len(names) >= MAX_ROUTES_PER_SERVICE:
+                    route = OTHER_ROUTE
+                names.add(route)
+            self._routes[(service, minute, route)].append(latency)
+        if ip and ip_kind(ip) is not None:
+            self._ips[(service, timestamp_ms // _MINUTE, ip)] += 1
+
+    def ingest(
+        self, observations: list[tuple[str, int, int | None, float | None, str | None, str | None, str]]
+    ) -> None:
+        """Count many events at once: ``(service, event minute, status, latency, route, ip, outcome)`` each.
+
+        The same counts as :meth:`observe_values` and :meth:`outcome` per event (``event minute`` is
+        ``timestamp // 60000``), with the counting done by ``Counter`` — the transformer's hot loop only
+        appends one tuple per event.
+        """
+        if not observations:
+            return
+        services, minutes, statuses, latencies, routes, ips, outcomes = zip(*observations, strict=True)
+        metric_minute: dict[int, int] = {}
+        for minute in set(minutes):
+            metric_minute[minute] = self._metric_minute(minute * _MINUTE)
+        for (service, minute, status, outcome), n in Counter(
+            zip(services, minutes, statuses, outcomes, strict=True)
+        ).items():
+            m = self._minutes[(service, metric_minute[minute])]
+            m.requests += n
+            m.outcomes[outcome] += n
+            if status is not None and status >= 400:
+                if status < 500:
+                    m.errors_4xx += n
+                else:
+                    m.errors_5xx += n
+        grouped: dict[tuple[str, int, str | None], list[float]] = {}
+        for service, minute, latency, route in zip(services, minutes, latencies, routes, strict=True):
+            if latency is not None:
+                values = grouped.get((service, minute, route))
+                if values is None:
+                    values = grouped[(service, minute, route)] = []
+                values.append(latency)
+        for (service, minute, route), values in grouped.items():
+            key = (service, metric_minute[minute])
+            self._minutes[key].latencies.extend(values)
+            route = route or "/"
+            names = self._route_names[service]
+            if route not in names:
+                if len(names) >= MAX_ROUTES_PER_SERVICE:
+                    route = OTHER_ROUTE
+                names.add(route)
+            self._routes[(*key, route)].extend(values)
+        for (service, minute, ip), n in Counter(zip(services, minutes, ips, strict=True)).items():
+            if ip and ip_kind(ip) is not None:
+                self._ips[(service, minute, ip)] += n
+
+    def observe(self, rec: Mapping[str, Any]) -> None:
+        """Count one record (before sampling); its path is normalised here."""
+        latency = rec.get("latency_ms")
+        self.observe_values(
+            rec["service_name"],
+            rec["timestamp"],
+            rec.get("status_code"),
+            latency,
+            normalize_route(rec.get("path")) if latency is not None else None,
+            rec.get("ip_address"),
+        )
 
     def outcome(self, service: str, timestamp_ms: int, outcome: str, n: int = 1) -> None:
-        """Count a pipeline outcome (``Kept``, ``SampledOut``, ``Quarantined``) for a service."""
-        self._minutes[(service, timestamp_ms // 60_000)].outcomes[outcome] += n
+        """Count a pipeline outcome (``Kept``, ``SampledOut``, ``Quarantined``, …) for a service."""
+        self._minutes[(service, self._metric_minute(timestamp_ms))].outcomes[outcome] += n
+
+    def totals(self) -> Counter[str]:
+        """Sums of every counter over the batch (for logs and tests)."""
+        out: Counter[str] = Counter()
+        for m in self._minutes.values():
+            out["Requests"] += m.requests
+            out.update(m.outcomes)
+        return out
 
     def documents(self) -> Iterator[dict[str, Any]]:
         """EMF documents: one per (service, minute), more when latency values exceed 100."""
         for (service, minute), m in sorted(self._minutes.items()):
-            ts = minute * 60_000
+            ts = minute * _MINUTE
             counts = {
                 "Requests": m.requests,
                 "Errors4xx": m.errors_4xx,
                 "Errors5xx": m.errors_5xx,
                 **{o: m.outcomes.get(o, 0) for o in OUTCOMES},
+                **{o: m.outcomes[o] for o in OPTIONAL_COUNTERS if m.outcomes.get(o)},
             }
-            chunks = [m.latencies[i : i + MAX_VALUES_PER_DOCUMENT] for i in range(0, len(m.latencies), 100)]
+            step = MAX_VALUES_PER_DOCUMENT
+            chunks = [m.latencies[i : i + step] for i in range(0, len(m.latencies), step)]
             for i, chunk in enumerate(chunks or [[]]):
                 metrics = [{"Name": name, "Unit": "Count"} for name in counts] if i == 0 else []
                 doc: dict[str, Any] = {"service_name": service}
@@ -119,7 +229,7 @@ class RedMetrics:
                     "route": route,
                     "RouteLatency": values[i : i + MAX_VALUES_PER_DOCUMENT],
                     "_aws": {
-                        "Timestamp": minute * 60_000,
+                        "Timestamp": minute * _MINUTE,
                         "CloudWatchMetrics": [
                             {
                                 "Namespace": self.namespace,
@@ -132,8 +242,11 @@ class RedMetrics:
 
     def ip_lines(self) -> Iterator[dict[str, Any]]:
         """One line per (service, minute, IP) for the Contributor Insights scraper rule."""
+        stamps: dict[int, str] = {}
         for (service, minute, ip), n in sorted(self._ips.items()):
-            stamp = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+            stamp = stamps.get(minute)
+            if stamp is None:
+                stamp = stamps[minute] = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
             yield {
                 "loglake_event": "ip_requests",
                 "service_name": service,

@@ -3,7 +3,13 @@
 The transformer cannot write to S3 without a side channel, so it passes each quarantined event downstream
 as a marker line ``{"_loglake_quarantine": {...}}`` in its NDJSON output; the converter routes marker lines
 and the lines it rejects itself to ``quarantine/<stage>/…`` objects named after their source object, so a
-redelivered source rewrites the same quarantine object. Raw content is scrubbed before it is written.
+redelivered source rewrites the same quarantine object. Raw content is scrubbed before it is written: the
+transformer scrubs every value of an event that failed validation (any field may hold anything) and passes
+undecodable bytes through the same pattern rules (e-mails, cards, tokens, keys anywhere in the text), and it
+scrubs the reason too, since a reason may quote a value.
+
+The quarantine prefix keeps its objects for :data:`RETENTION_DAYS` only (a lifecycle rule of its own,
+shorter than the tables'): long enough to fix a client and replay, short enough not to become a store.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from typing import Any, Final
 
 QUARANTINE_PREFIX: Final = "quarantine/"
 MARKER: Final = "_loglake_quarantine"
+#: Days the lifecycle rule keeps objects under :data:`QUARANTINE_PREFIX` (the tables keep theirs 7 years).
+RETENTION_DAYS: Final = 30
 #: Raw content kept per quarantined event; longer content is cut (and says so).
 MAX_RAW_CHARS: Final = 64 * 1024
 

@@ -1,125 +1,89 @@
-"""Decoding inputs into events (plain dicts, not yet validated).
+"""Decoding one Firehose record's bytes into events (plain dicts, not yet validated).
 
-One Firehose record's bytes can hold:
+A record can hold:
 
-- one JSON object, or NDJSON (many objects, one per line — the client packs events this way so that
-  Firehose's 5 KB billing increment is not wasted), or a JSON array of objects;
-- Apache/Nginx *combined* log lines (``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"``), or the
-  *common* format without the last two fields;
-- a gzip CloudWatch Logs subscription payload (``DATA_MESSAGE`` with ``logEvents``, each message parsed as
-  JSON or a combined line; ``CONTROL_MESSAGE`` is counted and skipped).
+- one JSON object (also pretty-printed over several lines), a JSON array of objects, or NDJSON — many
+  objects, one per line, as ``KinesisLogger`` packs them so that Firehose's 5 KB billing increment is not
+  wasted (see :mod:`loglake.formats.jsonlines`);
+- Apache/Nginx access-log lines: combined, common or vhost_combined (:mod:`loglake.formats.combined`);
+- a gzip CloudWatch Logs subscription envelope (:mod:`loglake.formats.cloudwatch`): ``DATA_MESSAGE`` log
+  events are decoded like lines, ``CONTROL_MESSAGE`` is counted and skipped.
 
-Decoding never raises on bad input: what cannot be decoded is returned as a failure with its raw bytes and a
-reason, and its valid neighbours are returned as events.
+Records sourced from a Kinesis data stream (``kinesisRecordMetadata``) carry the same bytes; Firehose has
+already de-aggregated KPL records before it invokes the transformer.
+
+Decoding never raises on bad input: what cannot be decoded becomes a *failure* (its raw bytes and a reason
+a person can act on) and its valid neighbours are still returned as events.
+
+Example
+-------
+>>> d = decode_record(b'{"path": "/a"}\\nnot a log line\\n{"path": "/b"}')
+>>> [e["path"] for e, _ in d.events], [raw for raw, _ in d.failures]
+(['/a', '/b'], [b'not a log line'])
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import re
-import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
 import orjson
 
 from loglake.errors import RecordError
+from loglake.formats.cloudwatch import GZIP_MAGIC, gunzip, is_envelope, message_json_part, parse_envelope
+from loglake.formats.combined import parse_clf_time, parse_combined
+from loglake.formats.jsonlines import loads_lenient
 
-#: Decompressed size above which a gzip payload is refused (CloudWatch Logs sends at most 1 MB compressed).
-MAX_DECOMPRESSED_BYTES: Final = 64 * 1024 * 1024
+__all__ = ["Decoded", "decode_record", "parse_clf_time", "parse_combined"]
 
-_COMBINED_RE: Final = re.compile(
-    rb'(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" '
-    rb"(?P<status>\d{3}|-) (?P<bytes>\d+|-)"
-    rb'(?: "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"?)?\s*$'
-)
-_MONTHS: Final = {
-    m: i
-    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
-}
+_BOM: Final = b"\xef\xbb\xbf"
+_JSON_START: Final = frozenset(b"{[")
 
 
 @dataclass(slots=True)
 class Decoded:
-    """What one input record decoded into."""
+    """What one input record decoded into.
 
-    events: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)  # event, its raw bytes
-    failures: list[tuple[bytes, str]] = field(default_factory=list)  # raw bytes, reason
+    ``events`` pairs each event with the raw bytes it came from (``None`` for an item of a JSON array,
+    whose raw form is the item itself); ``failures`` pairs raw bytes with the reason they are not events.
+    """
+
+    events: list[tuple[dict[str, Any], bytes | None]] = field(default_factory=list)
+    failures: list[tuple[bytes, str]] = field(default_factory=list)
     control_messages: int = 0
+    cloudwatch: bool = False
 
 
-def parse_clf_time(text: str) -> int:
-    """``17/May/2015:10:05:03 +0000`` → epoch ms, UTC."""
+def _type_name(value: Any) -> str:
+    return "null" if value is None else {list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+
+
+def _add_json(value: Any, raw: bytes, out: Decoded, defaults: dict[str, Any] | None) -> None:
+    if isinstance(value, dict):
+        if defaults:
+            for k, v in defaults.items():
+                value.setdefault(k, v)
+        out.events.append((value, raw))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                _add_json(item, None, out, defaults)  # type: ignore[arg-type]
+            else:
+                out.failures.append((orjson.dumps(item), f"an event must be a JSON object, got {_type_name(item)}"))
+    else:
+        out.failures.append((raw, f"an event must be a JSON object, got {_type_name(value)}"))
+
+
+def _decode_text_line(line: bytes, out: Decoded, defaults: dict[str, Any] | None) -> None:
+    """A line that does not start like JSON: an access-log line, or a JSON scalar, or nothing we know."""
     try:
-        day, mon, rest = text.split("/", 2)
-        year, hh, mm, ss_zone = rest.split(":", 3)
-        ss, zone = ss_zone.split(" ")
-        sign = -1 if zone[0] == "-" else 1
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * sign
-        dt = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=timezone(offset))
-    except (ValueError, KeyError, IndexError):
-        raise RecordError(f"time {text[:40]!r} is not in the log format '17/May/2015:10:05:03 +0000'") from None
-    return int(dt.astimezone(UTC).timestamp() * 1000)
-
-
-def parse_combined(line: bytes) -> dict[str, Any]:
-    """Parse one combined/common log line into an event; raises RecordError if it is not one."""
-    m = _COMBINED_RE.match(line)
-    if m is None:
-        raise RecordError("line is neither a JSON object nor an Apache/Nginx combined log line")
-    g = {k: (v.decode("utf-8", "replace") if v is not None else None) for k, v in m.groupdict().items()}
-    event: dict[str, Any] = {
-        # Log lines carry no request id; one derived from the line keeps sampling stable across retries.
-        "request_id": hashlib.sha256(line).hexdigest()[:32],
-        "timestamp": parse_clf_time(g["time"]),
-        "ip_address": g["ip"],
-    }
-    parts = g["request"].split(" ")
-    if len(parts) >= 2:
-        event["method"] = parts[0]
-        target = " ".join(parts[1:-1]) if len(parts) >= 3 else parts[1]
-        path, _, query = target.partition("?")
-        event["path"] = path
-        if query:
-            event["query_params"] = query
-    elif g["request"] not in ("", "-"):
-        event["path"] = g["request"]
-    if g["status"] != "-":
-        event["status_code"] = int(g["status"])
-    if g["bytes"] != "-":
-        event["bytes_sent"] = int(g["bytes"])
-    if g["user"] not in (None, "-"):
-        event["user_id"] = g["user"]
-    if g["referer"] not in (None, "-", ""):
-        event["referer"] = g["referer"]
-    if g["agent"] not in (None, "-", ""):
-        event["user_agent"] = g["agent"]
-    return event
-
-
-def _decode_line(line: bytes, out: Decoded, defaults: dict[str, Any] | None = None) -> None:
-    try:
-        if line[:1] in (b"{", b"["):
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                out.failures.append((line, f"invalid JSON: {exc}"))
-                return
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, dict):
-                    if defaults:
-                        for k, v in defaults.items():
-                            item.setdefault(k, v)
-                    out.events.append((item, line))
-                else:
-                    out.failures.append((line, f"an event must be a JSON object, got {type(item).__name__}"))
-            return
         event = parse_combined(line)
     except RecordError as exc:
-        out.failures.append((line, str(exc)))
+        value, problem = loads_lenient(line) if line[:1] in b'"-0123456789tfn' else (None, "not JSON")
+        if problem is None:
+            _add_json(value, line, out, defaults)
+        else:
+            out.failures.append((line, str(exc)))
         return
     if defaults:
         for k, v in defaults.items():
@@ -127,54 +91,124 @@ def _decode_line(line: bytes, out: Decoded, defaults: dict[str, Any] | None = No
     out.events.append((event, line))
 
 
+def _decode_line(line: bytes, out: Decoded, defaults: dict[str, Any] | None = None) -> None:
+    if line[:1] in (b"{", b"["):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            value, problem = loads_lenient(line)
+            if problem is not None:
+                if line[:1] == b"[" and line[1:2].isalpha() and line[1:2] not in b"tfn":  # "[ERROR] text"
+                    problem = f"line is neither JSON ({problem.removeprefix('invalid JSON: ')}) nor an access-log line"
+                out.failures.append((line, problem))
+                return
+        _add_json(value, line, out, defaults)
+    else:
+        _decode_text_line(line, out, defaults)
+
+
+def _decode_lines(data: bytes, out: Decoded) -> None:
+    loads = orjson.loads
+    events = out.events
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        if line[0] == 123:  # '{': the common case of one NDJSON event per line
+            try:
+                value = loads(line)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if type(value) is dict:
+                    events.append((value, line))
+                    continue
+        line = line.strip()
+        if line:
+            _decode_line(line, out)
+
+
 def _decode_cloudwatch(payload: dict[str, Any], out: Decoded) -> None:
+    out.cloudwatch = True
     kind = payload.get("messageType")
     if kind == "CONTROL_MESSAGE":
         out.control_messages += 1
         return
-    events = payload.get("logEvents")
-    if kind != "DATA_MESSAGE" or not isinstance(events, list):
+    log_events = payload.get("logEvents")
+    if kind != "DATA_MESSAGE" or not isinstance(log_events, list):
         out.failures.append(
-            (orjson.dumps(payload)[:4096], f"CloudWatch Logs payload of type {kind!r} has no logEvents")
+            (orjson.dumps(payload)[:65536], f"CloudWatch Logs payload of type {kind!r} has no logEvents list")
         )
         return
-    for log_event in events:
+    context: dict[str, Any] = {}
+    for name, key in (("logGroup", "log_group"), ("logStream", "log_stream")):
+        if isinstance(payload.get(name), str):
+            context[key] = payload[name]
+    for log_event in log_events:
         message = log_event.get("message") if isinstance(log_event, dict) else None
         if not isinstance(message, str):
             out.failures.append((orjson.dumps(log_event), "CloudWatch Logs event has no message text"))
             continue
-        defaults = {"timestamp": log_event.get("timestamp")} if log_event.get("timestamp") is not None else None
-        _decode_line(message.strip().encode(), out, defaults)
-
-
-def _gunzip(data: bytes) -> bytes:
-    d = zlib.decompressobj(wbits=31)
-    out = d.decompress(data, MAX_DECOMPRESSED_BYTES)
-    if d.unconsumed_tail:
-        raise RecordError(f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes")
-    return out
+        defaults = dict(context)
+        ts = log_event.get("timestamp")
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
+            defaults["timestamp"] = ts
+        line = message.strip().encode("utf-8", "surrogatepass")
+        if not line:
+            out.failures.append((orjson.dumps(log_event), "CloudWatch Logs event has an empty message"))
+            continue
+        if line[:1] not in (b"{", b"["):
+            json_part = message_json_part(message)
+            if json_part is not None:
+                value, problem = loads_lenient(json_part.encode("utf-8", "surrogatepass"))
+                if problem is None and isinstance(value, dict):
+                    _add_json(value, line, out, defaults)
+                    continue
+        _decode_line(line, out, defaults)
 
 
 def decode_record(data: bytes) -> Decoded:
-    """Decode one input record's bytes into events and failures; never raises on bad input."""
+    """Decode one input record's bytes into events and failures; never raises on bad input.
+
+    Example
+    -------
+    >>> d = decode_record(b'[{"a": 1}, 2]')
+    >>> len(d.events), d.failures[0][1]
+    (1, 'an event must be a JSON object, got number')
+    """
     out = Decoded()
-    if data[:2] == b"\x1f\x8b":
+    if data[:2] == GZIP_MAGIC:
         try:
-            data = _gunzip(data)
-        except (zlib.error, EOFError, gzip.BadGzipFile, RecordError) as exc:
-            out.failures.append((data, f"gzip payload cannot be decompressed: {exc}"))
+            data = gunzip(data)
+        except RecordError as exc:
+            out.failures.append((data, str(exc)))
             return out
-        if data[:1] == b"{" and b'"messageType"' in data[:200]:
+        if is_envelope(data):
             try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                out.failures.append((data, f"CloudWatch Logs payload is not JSON: {exc}"))
+                payload = parse_envelope(data)
+            except RecordError as exc:
+                out.failures.append((data, str(exc)))
                 return out
-            if isinstance(payload, dict):
-                _decode_cloudwatch(payload, out)
-                return out
-    for line in data.split(b"\n"):
-        line = line.strip()
+            _decode_cloudwatch(payload, out)
+            return out
+    if data[:3] == _BOM:
+        data = data[3:]
+    if data and data[0] not in _JSON_START and b"\n" not in data:  # one text line: an access-log line
+        line = data.strip()
         if line:
-            _decode_line(line, out)
+            _decode_text_line(line, out, None)
+        return out
+    if not data or data[0] not in _JSON_START or b"\n" in data.rstrip():
+        stripped = data.strip()
+        if stripped[:1] in (b"{", b"[") and b"\n" in stripped and b"}\n{" not in stripped:
+            # A pretty-printed object or array spans lines; NDJSON fails here after its first value.
+            try:
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                _add_json(value, stripped, out, None)
+                return out
+        _decode_lines(data, out)
+        return out
+    _decode_line(data.strip(), out)
     return out

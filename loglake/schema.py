@@ -16,7 +16,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -205,17 +204,19 @@ def parse_timestamp(value: Any) -> int:
     """
     if isinstance(value, bool):
         raise RecordError(f"timestamp {value!r} is not a time; send ISO-8601 text or epoch milliseconds")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        # Seconds, milliseconds and microseconds since the epoch are told apart by magnitude.
+        out = value * 1000 if abs(value) < 100_000_000_000 else value // 1000 if abs(value) >= 10**14 else value
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise RecordError(f"timestamp {value!r} is not a finite number")
-        # Seconds, milliseconds and microseconds since the epoch are told apart by magnitude.
         ms = value * 1000 if abs(value) < 1e11 else value / 1000 if abs(value) >= 1e14 else value
-        out = int(ms)
+        out = math.floor(ms + 0.5)  # nearest ms: 1795341600.123 * 1000 is 1795341600122.9998 in binary
     elif isinstance(value, datetime):
-        out = ms_from_datetime(value)
+        out = ms_from_datetime(value)  # exact integer arithmetic
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isdigit() and text.isascii() and len(text) <= 20:  # "¹".isdigit() is true; int() refuses it
             return parse_timestamp(int(text))
         try:
             dt = datetime.fromisoformat(text)
@@ -259,6 +260,10 @@ def _check_range(field: Field, value: float) -> None:
         raise RecordError(f"{field.name} {value!r} is outside the allowed range [{lo}, {hi}]")
 
 
+def _in_range(field: Field, value: float) -> bool:
+    return (field.minimum is None or value >= field.minimum) and (field.maximum is None or value <= field.maximum)
+
+
 def _as_int(field: Field, value: Any) -> int:
     if isinstance(value, bool):
         raise RecordError(f"{field.name} {value!r} is not an integer")
@@ -266,7 +271,12 @@ def _as_int(field: Field, value: Any) -> int:
         out = value
     elif isinstance(value, float) and value.is_integer():
         out = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():
+    elif (
+        isinstance(value, str)
+        and value.strip().lstrip("-").isdigit()
+        and value.strip().isascii()
+        and len(value.strip()) <= 40  # longer digit strings are out of every range (and int() refuses 4,300+)
+    ):
         out = int(value.strip())
     else:
         shown = value[:64] if isinstance(value, str) else value
@@ -278,17 +288,16 @@ def _as_int(field: Field, value: Any) -> int:
 def _as_double(field: Field, value: Any) -> float:
     if isinstance(value, bool):
         raise RecordError(f"{field.name} {value!r} is not a number")
-    if isinstance(value, int | float):
-        out = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
             out = float(value)
-        except ValueError:
-            raise RecordError(f"{field.name} {value[:64]!r} is not a number") from None
+        except (ValueError, OverflowError):  # OverflowError: an integer beyond the float range
+            shown = value[:64] if isinstance(value, str) else value
+            raise RecordError(f"{field.name} {shown!r} is not a number") from None
     else:
         raise RecordError(f"{field.name} must be a number, got {type(value).__name__}")
     if not math.isfinite(out):
-        raise RecordError(f"{field.name} {value!r} is not a finite number")
+        raise RecordError(f"{field.name} {value[:64] if isinstance(value, str) else value!r} is not a finite number")
     _check_range(field, out)
     return out
 
@@ -303,9 +312,70 @@ def validate_service_name(name: str) -> str:
     return name
 
 
+def _merge_notes(prior: Any, notes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(prior) if isinstance(prior, dict) else {}
+    for k, v in notes.items():
+        old = merged.get(k)
+        if isinstance(v, list) and isinstance(old, list) and all(isinstance(x, str) for x in old):
+            merged[k] = sorted(set(old) | set(v))
+        elif isinstance(v, list):
+            merged[k] = sorted(set(v))
+        else:
+            merged[k] = v
+    return merged
+
+
+def _dumps_extra(base: Mapping[str, Any]) -> str:
+    try:
+        return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        raise RecordError(
+            f"the event's extra fields cannot be stored as JSON ({exc}); flatten deeply nested values"
+        ) from None
+
+
+def _fit_extra(base: dict[str, Any], limit: int) -> str:
+    """Serialise ``extra``; when it is longer than ``limit``, cut its largest values (never the JSON itself).
+
+    The result stays a JSON object: the largest values are replaced by cut text (non-strings by their cut
+    JSON text) until the object fits, and ``_loglake.truncated`` names ``extra``. Should many small keys still
+    not fit, the object becomes ``{"_loglake": …, "extra_cut": "<cut JSON text>"}``.
+    """
+    text = _dumps_extra(base)
+    if len(text) <= limit:
+        return text
+    items = dict(base)
+    items[PIPELINE_NOTE_KEY] = _merge_notes(items.get(PIPELINE_NOTE_KEY), {"truncated": ["extra"]})
+    sizes = {k: len(_dumps_extra({"v": v})) for k, v in items.items() if k != PIPELINE_NOTE_KEY}
+    for _ in range(8 * len(sizes) + 64):
+        text = _dumps_extra(items)
+        if len(text) <= limit or not sizes:
+            break
+        key = max(sizes, key=sizes.__getitem__)
+        value = items[key]
+        value_text = value if isinstance(value, str) else _dumps_extra({"v": value})[5:-1]
+        if len(value_text) <= 64:
+            break
+        # Each cut character shortens the JSON by at least one, so one exact cut per value is enough.
+        keep = max(32, len(value_text) - (len(text) - limit) - len(TRUNCATION_MARKER))
+        items[key] = value_text[:keep] + TRUNCATION_MARKER
+        sizes[key] = len(_dumps_extra({"v": items[key]}))
+    if len(text) <= limit:
+        return text
+    budget = limit // 2
+    while True:  # many small keys: keep the cut JSON text as one string; escaping can only grow it
+        text = _dumps_extra(
+            {PIPELINE_NOTE_KEY: items[PIPELINE_NOTE_KEY], "extra_cut": text[:budget] + TRUNCATION_MARKER}
+        )
+        if len(text) <= limit or budget <= 16:
+            return text
+        budget //= 2
+
+
 def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -> str | None:
+    limit = FIELDS_BY_NAME["extra"].max_length or 16384
     if isinstance(current, str):
-        if not unknown and not notes:
+        if not unknown and not notes and len(current) <= limit:
             return current
         try:
             base = orjson.loads(current)
@@ -321,17 +391,10 @@ def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -
         base = {"extra": current}
     base.update(unknown)
     if notes:
-        prior = base.get(PIPELINE_NOTE_KEY)
-        merged = dict(prior) if isinstance(prior, dict) else {}
-        for k, v in notes.items():
-            merged[k] = sorted(set(merged.get(k, [])) | set(v)) if isinstance(v, list) else v
-        base[PIPELINE_NOTE_KEY] = merged
+        base[PIPELINE_NOTE_KEY] = _merge_notes(base.get(PIPELINE_NOTE_KEY), notes)
     if not base:
         return None
-    try:
-        return orjson.dumps(base, default=str, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # e.g. integers beyond 64 bits, which orjson refuses: the stdlib keeps them exactly
-        return json.dumps(base, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _fit_extra(base, limit)
 
 
 def normalize(
@@ -343,9 +406,10 @@ def normalize(
     """Validate and coerce one event into a record.
 
     Coercion is lossless only (``"200"`` → 200); strings longer than their field's limit are cut with
-    :data:`TRUNCATION_MARKER`. Fields outside the schema go to ``extra``. A missing ``timestamp`` is filled
-    from ``arrival_ms`` and a missing ``service_name`` from ``default_service``; each fill is noted in
-    ``extra["_loglake"]["filled"]``.
+    :data:`TRUNCATION_MARKER` (``extra`` stays a JSON object: its largest values are cut instead) and the
+    cut fields are named in ``extra["_loglake"]["truncated"]``. Fields outside the schema go to ``extra``.
+    A missing ``timestamp`` is filled from ``arrival_ms`` and a missing ``service_name`` from
+    ``default_service``; each fill is noted in ``extra["_loglake"]["filled"]``.
 
     Raises
     ------
@@ -370,11 +434,17 @@ def normalize(
             continue
         kind = field.type
         if kind == STRING:
-            rec[key] = _as_string(field, value, notes)
+            # The common case first (text within its limit): no call; the helpers coerce and cut the rest.
+            if type(value) is str and (field.max_length is None or len(value) <= field.max_length):
+                rec[key] = value
+            else:
+                rec[key] = _as_string(field, value, notes)
         elif kind == TIMESTAMP:
             rec[key] = parse_timestamp(value)
         elif kind == DOUBLE:
             rec[key] = _as_double(field, value)
+        elif type(value) is int and _in_range(field, value):
+            rec[key] = value
         else:
             rec[key] = _as_int(field, value)
 
@@ -392,7 +462,7 @@ def normalize(
 
     extra = _merge_extra(extra_in, unknown, notes)
     if extra is not None:
-        rec["extra"] = _cut(FIELDS_BY_NAME["extra"], extra, {})
+        rec["extra"] = extra
     return rec
 
 

@@ -1,4 +1,10 @@
-"""Firehose data-transformation processor: answers every recordId once (Ok / Dropped / ProcessingFailed)."""
+"""Firehose data-transformation processor: answers every recordId once (Ok / Dropped / ProcessingFailed).
+
+Settings (read once per cold start): ``LOGLAKE_LAKE_URI``, ``LOGLAKE_DEFAULT_SERVICE``, ``LOGLAKE_SAMPLING``,
+``LOGLAKE_SCRUB``, ``LOGLAKE_METRICS_NAMESPACE``, and the hash key: ``LOGLAKE_HASH_KEY`` or
+``LOGLAKE_HASH_KEY_SECRET`` (a Secrets Manager secret, or ``ssm:/name`` for an SSM SecureString, read through
+Powertools parameters). A missing or unreadable key fails the cold start loudly.
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def test_transformer_answers_the_real_direct_put_event(lake: Path, handler) -> N
     result, data = answers["record1"]
     marker = orjson.loads(data)[MARKER]
     assert result == "Ok" and marker["raw"] == "Hello World"
-    assert "neither a JSON object nor an Apache/Nginx combined log line" in marker["reason"]
+    assert "neither JSON nor an Apache/Nginx access-log line" in marker["reason"]
     # {"Hello": "World"} is a valid structured event: service and time are filled, the rest kept in extra.
     result, data = answers["record2"]
     rec = orjson.loads(data)
