@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -180,6 +180,7 @@ def format_timestamp(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MS: Final = 946_684_800_000  # 2000-01-01
 _MAX_MS: Final = 4_102_444_800_000  # 2100-01-01
 
@@ -199,7 +200,7 @@ def parse_timestamp(value: Any) -> int:
         out = int(ms)
     elif isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        out = int(dt.timestamp() * 1000)
+        out = (dt - _EPOCH) // timedelta(milliseconds=1)  # exact: float seconds * 1000 can lose a millisecond
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():
