@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 
 import orjson
@@ -186,7 +187,24 @@ RAW_LINES = st.sampled_from(
         b'{"timestamp":"2026-11-22T10:00:00.000Z","service_name":"s","bytes_sent":123456789012345678901234567890}',
     ]
 )
-LINES = st.lists(st.one_of(RECORDS.map(orjson.dumps), RAW_LINES), max_size=30)
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10)
+VALID = st.fixed_dictionaries(
+    {
+        "timestamp": st.integers(946_684_800_000, 4_102_444_799_999),
+        "service_name": st.sampled_from(["shop", "web", "a.b-c_d"]),
+    },
+    optional={
+        "request_id": TEXT,
+        "path": TEXT,
+        "status_code": st.integers(0, 999),
+        "latency_ms": st.floats(0, 1e12, allow_nan=False),
+        "bytes_sent": st.integers(0, 2**63 - 1),
+        "sample_rate": st.floats(0, 1),
+        "extra": TEXT,
+    },
+).map(lambda r: to_json_line(normalize(r)).rstrip(b"\n"))
+# Mostly the transformer's canonical lines, so that the fast path really reads rows between the bad ones.
+LINES = st.lists(st.one_of(VALID, VALID, VALID, RECORDS.map(orjson.dumps), RAW_LINES), max_size=40)
 
 
 def reference(text: bytes) -> tuple[list[dict], list[tuple[int, str]]]:
@@ -215,6 +233,27 @@ def test_canonical_lines_take_the_fast_path(ms: list[int]) -> None:
     parsed = parse_chunk(text, 1)
     assert parsed.slow_bytes == 0 and parsed.table.num_rows == len(ms)
     assert parsed.table.column("timestamp").cast("int64").to_pylist() == ms
+
+
+def test_both_paths_agree_on_many_random_canonical_lines() -> None:
+    rng = random.Random(11)
+    lines = [
+        to_json_line(
+            normalize(
+                {
+                    "timestamp": rng.randrange(946_684_800_000, 4_102_444_800_000),
+                    "service_name": rng.choice(["a", "b"]),
+                    "latency_ms": rng.random() * 10_000,
+                    "status_code": rng.randrange(100, 600),
+                }
+            )
+        )
+        for _ in range(3000)
+    ]
+    text = b"".join(lines)
+    fast = parse_chunk(text, 1)
+    assert fast.slow_bytes == 0
+    assert fast.table.to_pylist() == parse_chunk(text, 1, fast=False).table.to_pylist()
 
 
 def test_whole_object_stream_and_line_numbers_across_chunks() -> None:
