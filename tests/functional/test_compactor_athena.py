@@ -4,6 +4,7 @@ the test applies the statement's effect itself, as Athena would."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -78,14 +79,12 @@ def test_compaction_on_s3_with_the_athena_catalog() -> None:
             for out in convert_object(storage, key, options=ConvertOptions(max_age_ms=0, max_future_ms=0)).outputs:
                 values = [seg.split("=", 1)[1] for seg in out.split("/")[2:7]]
                 prefix = "/".join(out.split("/")[:7]) + "/"
-                try:  # the autoloader's ADD IF NOT EXISTS
+                with contextlib.suppress(glue.exceptions.AlreadyExistsException):  # the autoloader's IF NOT EXISTS
                     glue.create_partition(
                         DatabaseName="loglake",
                         TableName=TABLE_NAME,
                         PartitionInput={"Values": values, "StorageDescriptor": {"Location": storage.location(prefix)}},
                     )
-                except glue.exceptions.AlreadyExistsException:
-                    pass
 
         for i in range(3):
             deliver(f"a{i}", T10, 50)

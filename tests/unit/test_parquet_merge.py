@@ -14,6 +14,7 @@ from loglake.merge import merge_files, merge_sorted, pack
 from loglake.parquet import read_parquet, records_to_table, table_to_parquet
 
 BASE_MS = 1_795_341_600_000
+HOUR = 3_600_000
 
 
 @settings(max_examples=200, deadline=None)
@@ -68,7 +69,9 @@ def test_merge_sorted_emits_every_row_once_in_time_order(inputs: list[list[int]]
 
 def test_merge_files_writes_one_sorted_file_with_all_rows() -> None:
     rng = random.Random(4)
-    inputs = [sorted(rng.randrange(BASE_MS, BASE_MS + 3_600_000) for _ in range(rng.randrange(1, 500))) for _ in range(9)]
+    inputs = [
+        sorted(rng.randrange(BASE_MS, BASE_MS + 3_600_000) for _ in range(rng.randrange(1, 500))) for _ in range(9)
+    ]
     merged = merge_files([parquet_file(t, f"f{i}", rows_per_group=37) for i, t in enumerate(inputs)])
     table = read_parquet(merged.data)
     assert merged.rows == merged.rows_in == table.num_rows == sum(map(len, inputs))
