@@ -177,12 +177,10 @@ class _Splitter:
         if not table.num_rows:
             return
         ms = table.column("timestamp").cast(pa.int64())
-        masks = []
-        if self.lo is not None:
-            masks.append(("late", pc.less(ms, self.lo)))
-        if self.hi is not None:
-            masks.append(("early", pc.greater(ms, self.hi)))
-        for direction, mask in masks:
+        for direction, bound in (("late", self.lo), ("early", self.hi)):
+            if bound is None or not table.num_rows:
+                continue
+            mask = pc.less(ms, bound) if direction == "late" else pc.greater(ms, bound)
             if not pc.any(mask).as_py():
                 continue
             assert self.arrival is not None
