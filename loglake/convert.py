@@ -41,8 +41,9 @@ import hashlib
 import itertools
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -66,6 +67,8 @@ STAGE: Final = "converter"
 HOUR_MS: Final = 3_600_000
 #: Partitions encoded and uploaded at once.
 WRITE_THREADS: Final = 8
+#: Chunks parsed at once (each is up to CHUNK_BYTES of text: this bounds memory too).
+PARSE_THREADS: Final = 2
 
 _FIREHOSE_NAME: Final = re.compile(
     r"-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-[0-9A-Za-z][0-9A-Za-z-]*(?:\.\w+)*$"
@@ -110,6 +113,14 @@ class ConvertResult:
     quarantine_key: str | None = None
     object_copy_key: str | None = None
     skipped: str | None = None
+
+
+def use_system_allocator() -> None:
+    """Make Arrow allocate with the system allocator in this process (the converter's Lambda does, once per
+    cold start). Arrow's default, mimalloc, returns freed memory to the OS eagerly; converting an object
+    allocates and frees hundreds of MB, and the page faults that follow cost more system time than the
+    parsing saves (measured in ``bench/converter``)."""
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def output_stem(source_key: str) -> str:
@@ -200,17 +211,26 @@ class _Splitter:
             return
         table = pa.concat_tables(self.tables)
         self.tables = []
-        table = table.sort_by([("service_name", "ascending"), ("_hour", "ascending"), ("timestamp", "ascending")])
-        services, hours = table.column("service_name"), table.column("_hour")
+        # One integer key per (service, hour) — cheaper to sort on than the service's text.
+        services = pc.dictionary_encode(table.column("service_name")).combine_chunks()
+        names = services.dictionary.to_pylist()
+        order = sorted(range(len(names)), key=names.__getitem__)
+        rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
+        hours = pc.divide(table.column("_hour"), HOUR_MS)
+        key = pc.add(pc.multiply(pc.take(rank, services.indices), 1 << 32), hours)
+        table = table.drop_columns(["_hour"]).append_column("_key", key)
+        table = table.sort_by([("_key", "ascending"), ("timestamp", "ascending")])
+        keys = table.column("_key").combine_chunks()
         n = table.num_rows
-        changed = pc.or_(
-            pc.not_equal(services.slice(1), services.slice(0, n - 1)),
-            pc.not_equal(hours.slice(1), hours.slice(0, n - 1)),
-        )
-        starts = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist()), n]
+        starts = [
+            0,
+            *(i + 1 for i in pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1))).to_pylist()),
+            n,
+        ]
+        table = table.drop_columns(["_key"])
         for begin, stop in itertools.pairwise(starts):
-            part = table.slice(begin, stop - begin)
-            yield services[begin].as_py(), hours[begin].as_py(), part.drop_columns(["_hour"])
+            k = keys[begin].as_py()
+            yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, table.slice(begin, stop - begin)
 
 
 def convert_object(
@@ -231,11 +251,22 @@ def convert_object(
     chunks = GzipChunks(data, chunk_bytes=options.chunk_bytes)
     splitter = _Splitter(options, arrival_ms(key))
     parsed = Parsed()
-    for first_line, text in prefetch(iter(chunks)):
-        piece = parse_chunk(text, first_line, fast=options.fast)
+
+    def take(piece: Parsed) -> None:
         splitter.add(piece.table)
         piece.tables = []
         parsed.extend(piece)
+
+    # Decompression runs ahead in its own thread; chunks are parsed two at a time (Arrow releases the GIL),
+    # and taken in order, so the result does not depend on the threads.
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        pending: deque[Future[Parsed]] = deque()
+        for first_line, text in prefetch(iter(chunks)):
+            pending.append(pool.submit(parse_chunk, text, first_line, fast=options.fast))
+            if len(pending) >= PARSE_THREADS:
+                take(pending.popleft().result())
+        while pending:
+            take(pending.popleft().result())
     result.decompressed_bytes = chunks.decompressed_bytes
     if chunks.too_large:
         _quarantine_object(storage, key, data, chunks.problem or "object too large", result)

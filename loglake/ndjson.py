@@ -356,7 +356,13 @@ def _rows_are_canonical(table: pa.Table) -> bool:
         if column.null_count == len(column):
             continue
         if f.type == STRING:
-            if f.max_length is not None and pc.max(pc.utf8_length(column)).as_py() > f.max_length:
+            # a string has at most as many characters as bytes: count characters only for long byte strings
+            limit = f.max_length
+            if (
+                limit is not None
+                and pc.max(pc.binary_length(column)).as_py() > limit
+                and pc.max(pc.utf8_length(column)).as_py() > limit
+            ):
                 return False
             continue
         if f.type == DOUBLE and not _all(pc.is_finite(column)):

@@ -6,7 +6,7 @@ import time
 from functools import cache
 from typing import Any
 
-from loglake.convert import ConvertOptions, convert_batch
+from loglake.convert import ConvertOptions, convert_batch, use_system_allocator
 from loglake.events import batch_items, batch_response
 from loglake.metrics import MetricsSink, counters_document
 from loglake.settings import Settings
@@ -16,6 +16,7 @@ from loglake.storage import Storage, open_storage
 @cache
 def _state() -> tuple[Settings, Storage, ConvertOptions, MetricsSink]:
     settings = Settings.from_env()
+    use_system_allocator()
     options = ConvertOptions.from_settings(settings)
     return settings, open_storage(settings.lake_uri), options, MetricsSink(settings.metrics_path)
 

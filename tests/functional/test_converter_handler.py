@@ -148,7 +148,7 @@ def test_direct_s3_and_eventbridge_events(lake: Path, handler) -> None:
     assert metrics(lake)[-1]["ObjectsSkipped"] == 1
     missing = copy.deepcopy(direct)
     missing["Records"][0]["s3"]["object"]["key"] = "raw/2026/11/22/10/gone.gz"
-    with pytest.raises(Exception, match="gone.gz"):  # a direct event fails the invocation: Lambda retries it
+    with pytest.raises(Exception, match=r"gone\.gz"):  # a direct event fails the invocation: Lambda retries it
         invoke(handler, missing)
 
 
@@ -191,7 +191,8 @@ def test_the_converter_on_s3(handler, sqs_s3_event, monkeypatch: pytest.MonkeyPa
         assert response == {"batchItemFailures": []}
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake-bucket")["Contents"])
         parquet = [k for k in keys if k.startswith("tables/")]
-        assert len(parquet) == 1 and parquet[0].endswith("-" + hashlib.sha256(KEY.encode()).hexdigest()[:12] + ".parquet")
+        stem_hash = hashlib.sha256(KEY.encode()).hexdigest()[:12]
+        assert len(parquet) == 1 and parquet[0].endswith(f"-{stem_hash}.parquet")
         body = s3.get_object(Bucket="lake-bucket", Key=parquet[0])["Body"].read()
         assert read_parquet(body).num_rows == 50
         assert "quarantine/converter/2026/11/22/10/text.log" in keys  # the verbatim copy
