@@ -32,6 +32,7 @@ synth: $(STAMP)
 	$(PY) app.py
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 clean:
