@@ -277,7 +277,28 @@ class Compactor:
     # ----------------------------------------------------------------------- the run
 
     def run(self, now_ms: int, *, remaining_ms: Callable[[], int] | None = None) -> CompactionReport:
-        """Plan, write, switch and collect every candidate partition, oldest first."""
+        """Plan, write, switch and collect every candidate partition, oldest first.
+
+        Parameters
+        ----------
+        now_ms
+            The run's clock (the schedule's time): decides which hours are closed and what is old enough
+            to delete, so that a retried run does exactly the same.
+        remaining_ms
+            The invocation's remaining time (``context.get_remaining_time_in_millis``): no partition is
+            started with less than :data:`SAFETY_MS` left; the rest are counted as deferred.
+
+        Returns
+        -------
+        CompactionReport
+            What was compacted, deferred, skipped and deleted. A partition that fails is logged, counted in
+            ``errors`` and left as it was; the others go on.
+
+        Example
+        -------
+        >>> Compactor(storage, catalog).run(1_795_352_400_000).counters()["Errors"]  # doctest: +SKIP
+        0
+        """
         report = CompactionReport()
         candidates = self.candidates(now_ms)
         for state in self.states(candidates):

@@ -236,7 +236,31 @@ class _Splitter:
 def convert_object(
     storage: Storage, key: str, *, table: str = TABLE_NAME, options: ConvertOptions | None = None
 ) -> ConvertResult:
-    """Convert one raw object; idempotent: the same object converted twice writes identical objects."""
+    """Convert one raw object; idempotent: the same object converted twice writes identical objects.
+
+    Parameters
+    ----------
+    storage
+        The lake.
+    key
+        The object under ``raw/`` (gzip NDJSON written by Firehose).
+    table
+        The table whose partitions receive the rows.
+    options
+        The event-time window and reading options (default: 48 h back, 60 min ahead).
+
+    Returns
+    -------
+    ConvertResult
+        Counters, the Parquet keys written, the quarantine keys. Storage errors propagate (the notification
+        is retried); bad content never raises.
+
+    Example
+    -------
+    >>> result = convert_object(storage, "raw/2026/11/22/10/s-1-2026-11-22-10-00-00-x.gz")  # doctest: +SKIP
+    >>> result.rows_in == result.rows_written + result.rows_quarantined  # doctest: +SKIP
+    True
+    """
     options = options or ConvertOptions()
     result = ConvertResult(source=key)
     data = storage.get(key)
@@ -350,8 +374,18 @@ class BatchOutcome:
 def convert_batch(
     storage: Storage, items: list[BatchItem], *, table: str = TABLE_NAME, options: ConvertOptions | None = None
 ) -> BatchOutcome:
-    """Convert every raw object of a batch; an item fails alone (partial batch response) and a direct
-    (non-SQS) event re-raises so that Lambda retries it."""
+    """Convert every raw object of a batch.
+
+    An item (one SQS message) fails alone: its id is returned in :attr:`BatchOutcome.failed_items` for the
+    partial batch response, and SQS redelivers it (then the DLQ). A direct (non-SQS) event re-raises, so that
+    Lambda retries it. Keys outside ``raw/`` are counted and skipped.
+
+    Example
+    -------
+    >>> outcome = convert_batch(storage, batch_items(sqs_event))  # doctest: +SKIP
+    >>> batch_response(outcome.failed_items)  # doctest: +SKIP
+    {'batchItemFailures': []}
+    """
     outcome = BatchOutcome()
     for item in items:
         try:

@@ -38,7 +38,9 @@ COMPRESSION_LEVEL: Final = 3
 #: Columns written with dictionary pages: the schema's dictionary fields plus repetitive free-text ones.
 DICTIONARY_COLUMNS: Final = tuple(f.name for f in STORED_FIELDS if f.dictionary or f.name in ("ip_address", "path"))
 
-STORED_SCHEMA: Final = arrow_schema()
+#: The stored schema as files carry it: the columns' documentation lives in the Glue table, not in every
+#: file's footer (it would add some 2 KB to each file).
+STORED_SCHEMA: Final = pa.schema([f.remove_metadata() for f in arrow_schema()])
 
 
 def _row_type(field_type: Any) -> Any:

@@ -119,13 +119,17 @@ def main(argv: list[str]) -> int:
     for module in WARM_UP[name]:  # libraries are imported before the clock starts (a warm process has them)
         importlib.import_module(module)
     base = _rss_mb()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     written = fn(src, outdir)
     seconds = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     size, files = written if written is not None else _output(outdir / "tables")
     result: dict[str, Any] = {
         "name": name,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss_mb": _rss_mb(),
         "peak_rss_growth_mb": _rss_mb() - base,
         "output_bytes": size,
