@@ -53,7 +53,7 @@ from typing import Any, Final
 import orjson
 
 from loglake.catalog import AthenaCatalog, Catalog
-from loglake.errors import LoglakeError, RecordError
+from loglake.errors import LoglakeError, PartitionKeyError, RecordError
 from loglake.merge import merge_files, pack, parquet_rows
 from loglake.partitions import Partition, hour_start_ms, table_prefix
 from loglake.schema import TABLE_NAME, format_timestamp, parse_timestamp
@@ -375,7 +375,10 @@ class Compactor:
                 DatabaseName=self.catalog.database, TableName=self.table, Expression=expression
             ):
                 for p in page["Partitions"]:
-                    out[Partition(self.table, tuple(p["Values"]))] = p["StorageDescriptor"]["Location"]
+                    try:
+                        out[Partition(self.table, tuple(p["Values"]))] = p["StorageDescriptor"]["Location"]
+                    except PartitionKeyError as exc:  # registered by hand? never turned into a path or SQL
+                        logger.warning("ignoring partition %s: %s", p["Values"], exc)
         return out
 
     def states(self, candidates: dict[Partition, str]) -> list[PartitionState]:

@@ -91,6 +91,15 @@ def test_compaction_on_s3_with_the_athena_catalog() -> None:
         deliver("old", T10 - 10 * 24 * HOUR, 5)  # another day, registered: its listing is filtered out
         deliver("old2", T10 - 10 * 24 * HOUR, 5)
 
+        glue.create_partition(  # registered by hand with a value no key can carry: ignored, never turned into SQL
+            DatabaseName="loglake",
+            TableName=TABLE_NAME,
+            PartitionInput={
+                "Values": ["bad' svc", "2026", "11", "22", "10"],
+                "StorageDescriptor": {"Location": "s3://lake/elsewhere/"},
+            },
+        )
+
         athena = RecordingAthena()
         catalog = AthenaCatalog(database="loglake", client=athena, glue_client=glue)
         compactor = Compactor(storage, catalog, options=OPTIONS, glue_client=glue)
