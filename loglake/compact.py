@@ -42,10 +42,9 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -54,15 +53,22 @@ import orjson
 
 from loglake.catalog import AthenaCatalog, Catalog
 from loglake.errors import LoglakeError, PartitionKeyError, RecordError
+from loglake.generations import (
+    COMPACTED_DIR,
+    MANIFEST_NAME,
+    Manifest,
+    generation_created_ms,
+    generation_name,
+    generations_root,
+    is_data_name,
+)
 from loglake.merge import merge_files, pack, parquet_rows
-from loglake.partitions import Partition, hour_start_ms, table_prefix
+from loglake.partitions import Partition, hour_start_ms
 from loglake.schema import TABLE_NAME, format_timestamp, parse_timestamp
 from loglake.storage import ObjectInfo, Storage
 
 logger = logging.getLogger(__name__)
 
-COMPACTED_DIR: Final = "_compacted"
-MANIFEST_NAME: Final = "_manifest.json"
 HOUR_MS: Final = 3_600_000
 MB: Final = 1024 * 1024
 #: Stop starting partitions when less than this is left of the invocation's time.
@@ -131,57 +137,6 @@ def compaction_request(event: Mapping[str, Any] | None, *, clock: Callable[[], f
             raise CompactionError(f"compactor event: lookback_hours {lookback!r} must be a number of hours >= 0")
         overrides["lookback_ms"] = int(lookback * HOUR_MS)
     return CompactionRequest(now_ms, overrides)
-
-
-# --------------------------------------------------------------------------- layout
-
-
-def generations_root(partition: Partition) -> str:
-    """``tables/<table>/_compacted/<k=v/…>/``: where the partition's generations live."""
-    return f"{table_prefix(partition.table)}{COMPACTED_DIR}/" + partition.prefix[len(table_prefix(partition.table)) :]
-
-
-def generation_name(now_ms: int, inputs: Iterable[tuple[str, int]]) -> str:
-    """``gen-<UTC time>-<hash of the inputs>``: ordered by creation, and unique per input set."""
-    digest = hashlib.sha256(orjson.dumps(sorted(inputs))).hexdigest()[:12]
-    return f"gen-{datetime.fromtimestamp(now_ms / 1000, tz=UTC):%Y%m%dT%H%M%SZ}-{digest}"
-
-
-def generation_created_ms(name: str) -> int | None:
-    """The creation time encoded in a generation's name, or None if the name is not one."""
-    parts = name.split("-")
-    if len(parts) != 3 or parts[0] != "gen":
-        return None
-    try:
-        return int(datetime.strptime(parts[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp() * 1000)
-    except ValueError:
-        return None
-
-
-def is_data_name(name: str) -> bool:
-    """A visible Parquet file (Hive convention: names starting with ``_`` or ``.`` are hidden)."""
-    return name.endswith(".parquet") and not name.startswith(("_", "."))
-
-
-@dataclass
-class Manifest:
-    """What a generation holds; written after its files, so its presence means the generation is complete."""
-
-    generation: str
-    partition: dict[str, str]
-    created_ms: int
-    files: dict[str, int]  # file name → rows
-    sources: dict[str, int]  # every base file folded in (name → size), this and earlier generations
-    inputs: list[str]  # the keys merged or copied into this generation
-    previous: str | None  # the location it replaced
-    rows: int
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(self.__dict__, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Manifest:
-        return cls(**orjson.loads(data))
 
 
 # --------------------------------------------------------------------------- state and plans
