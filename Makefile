@@ -59,6 +59,7 @@ security: synth $(CHECKOV_STAMP)
 		$(foreach t,$(wildcard cdk.out/*.template.json),--file $(t))
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 clean:

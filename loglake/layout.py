@@ -394,8 +394,9 @@ class TableLayouts:
             )
         if not name.endswith(layout.suffixes):
             return KeyVerdict(ignored=f"not a data file of {layout.table} ({', '.join(layout.suffixes)})")
-        n = len(layout.segments)
-        if any(s.startswith((".", "_")) for s in segments[2 + n : -1]):
+        # Hidden folders (``_compacted/`` generations, ``.tmp`` work) are not partitions, at any depth: the
+        # compactor registers its generations itself, with SET LOCATION.
+        if any(s.startswith((".", "_")) for s in segments[2:-1]):
             return KeyVerdict(ignored="inside a hidden or temporary folder")
         if layout.projection:
             return KeyVerdict(ignored=f"table {layout.table} uses partition projection")

@@ -20,6 +20,21 @@ runtime set the same variables:
 ``LOGLAKE_TABLES``             JSON table layouts beyond the access-log table, and partition projection
                                per table (see :meth:`loglake.layout.TableLayouts.from_config`)
 =============================  =====================================================================
+
+The converter and the compactor (see :mod:`loglake.convert` and :mod:`loglake.compact`):
+
+=====================================  =============================================================
+``LOGLAKE_EVENT_MAX_AGE_HOURS``        rows whose event time is more than this before their object's
+                                       arrival are partitioned by arrival hour (default 48; 0 = off)
+``LOGLAKE_EVENT_MAX_FUTURE_MINUTES``   same for event times this far *after* arrival (default 60,
+                                       which covers Firehose's buffering; 0 = off)
+``LOGLAKE_COMPACT_GRACE_MINUTES``      compact an hour only this long after it closed (default 60)
+``LOGLAKE_COMPACT_LOOKBACK_HOURS``     how far back each run looks for hours to compact and late
+                                       files to fold in (default 408 = 17 days)
+``LOGLAKE_COMPACT_TARGET_MB``          target size of a compacted file (default 256)
+``LOGLAKE_COMPACT_DELETE_DELAY_MINUTES`` replaced files are deleted this long after the switch
+                                       (default 360)
+=====================================  =============================================================
 """
 
 from __future__ import annotations
@@ -47,6 +62,25 @@ def _json_setting(env: Mapping[str, str], name: str) -> dict[str, Any]:
     return value
 
 
+def _number_setting(env: Mapping[str, str], name: str) -> float:
+    text = env[name]
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name} is {text[:40]!r}, not a number; set it to e.g. 60 or unset it") from None
+
+
+#: Numeric settings: dataclass field → environment variable.
+_NUMBERS: dict[str, str] = {
+    "event_max_age_hours": "LOGLAKE_EVENT_MAX_AGE_HOURS",
+    "event_max_future_minutes": "LOGLAKE_EVENT_MAX_FUTURE_MINUTES",
+    "compact_grace_minutes": "LOGLAKE_COMPACT_GRACE_MINUTES",
+    "compact_lookback_hours": "LOGLAKE_COMPACT_LOOKBACK_HOURS",
+    "compact_target_mb": "LOGLAKE_COMPACT_TARGET_MB",
+    "compact_delete_delay_minutes": "LOGLAKE_COMPACT_DELETE_DELAY_MINUTES",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a handler needs to know about the world it runs in."""
@@ -64,6 +98,12 @@ class Settings:
     metrics_namespace: str = "loglake"
     metrics_path: str | None = None
     tables: dict[str, Any] = field(default_factory=dict)
+    event_max_age_hours: float = 48.0
+    event_max_future_minutes: float = 60.0
+    compact_grace_minutes: float = 60.0
+    compact_lookback_hours: float = 408.0
+    compact_target_mb: float = 256.0
+    compact_delete_delay_minutes: float = 360.0
 
     def __post_init__(self) -> None:
         if not self.lake_uri.startswith(("s3://", "file://")):
@@ -71,6 +111,12 @@ class Settings:
                 f"LOGLAKE_LAKE_URI {self.lake_uri!r} must start with s3:// or file://; "
                 "e.g. s3://my-lake-bucket or file:///tmp/lake"
             )
+        for name, env_name in _NUMBERS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value != value or value < 0:
+                raise ConfigError(f"{env_name} must be a number >= 0, got {value!r}")
+        if self.compact_target_mb <= 0:
+            raise ConfigError(f"LOGLAKE_COMPACT_TARGET_MB must be > 0, got {self.compact_target_mb!r}")
 
     @property
     def is_local(self) -> bool:
@@ -105,6 +151,9 @@ class Settings:
             "metrics_path": env.get("LOGLAKE_METRICS_PATH") or None,
             "tables": _json_setting(env, "LOGLAKE_TABLES"),
         }
+        for name, env_name in _NUMBERS.items():
+            if env.get(env_name):
+                values[name] = _number_setting(env, env_name)
         values.update(overrides)
         return cls(**values)
 

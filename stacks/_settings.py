@@ -86,9 +86,7 @@ def merge_context(context: Mapping[str, Any], key: str) -> dict[str, Any]:
     for ctx_key in sorted(k for k in context if k.startswith(prefix)):
         parts = ctx_key[len(prefix) :].split(".")
         if not all(parts):
-            raise ConfigError(
-                f"context key '{ctx_key}' is not a setting path such as '{key}.retention.raw_days'"
-            )
+            raise ConfigError(f"context key '{ctx_key}' is not a setting path such as '{key}.retention.raw_days'")
         node = merged
         for part in parts[:-1]:
             child = node.setdefault(part, {})

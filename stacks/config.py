@@ -101,9 +101,7 @@ _STREAM_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NAMESPACE_RE: Final = re.compile(r"[A-Za-z0-9_./#:-]{1,255}")
 _EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _HTTPS_RE: Final = re.compile(r"https://[^/\s?#]+[^\s]*")
-_SCHEDULE_RE: Final = re.compile(
-    r"rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\([^()]+\)"
-)
+_SCHEDULE_RE: Final = re.compile(r"rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\([^()]+\)")
 
 
 def _service_name(value: str) -> str | None:
@@ -221,9 +219,7 @@ class ScrubbingConfig:
 
     secret_params: tuple[str, ...] = setting((), doc="Extra query parameters whose values are redacted.")
     patterns: tuple[ScrubPattern, ...] = setting((), doc="Extra value patterns to redact or hash.")
-    truncate_ip: bool = setting(
-        False, doc="Store client IPs truncated (/24, /48) for every declared service."
-    )
+    truncate_ip: bool = setting(False, doc="Store client IPs truncated (/24, /48) for every declared service.")
     services: Mapping[str, ServiceScrubbing] = setting(
         factory=no_overrides, doc="Per-service overrides.", per_service=True
     )
@@ -239,9 +235,7 @@ class RetentionConfig:
     """How long each prefix of the lake, the Athena results and the logs are kept."""
 
     raw_days: int = setting(14, doc="`raw/` (gzip NDJSON from Firehose) expires after this many days.", lo=1)
-    errors_days: int = setting(
-        30, doc="`errors/` (Firehose error output) expires after this many days.", lo=1
-    )
+    errors_days: int = setting(30, doc="`errors/` (Firehose error output) expires after this many days.", lo=1)
     quarantine_days: int = setting(90, doc="`quarantine/` (bad lines, for review) expires after this.", lo=1)
     ia_after_days: int | None = setting(
         30,
@@ -249,19 +243,13 @@ class RetentionConfig:
         lo=IA_MINIMUM_DAYS,
         hint="S3 keeps objects 30 days in Standard first",
     )
-    glacier_after_days: int | None = setting(
-        90, doc="`tables/` move to Glacier Flexible Retrieval (null: skip).", lo=0
-    )
+    glacier_after_days: int | None = setting(90, doc="`tables/` move to Glacier Flexible Retrieval (null: skip).", lo=0)
     expire_after_days: int = setting(2557, doc="`tables/` expire (7 years including leap days).", lo=1)
     noncurrent_days: int = setting(30, doc="Overwritten or deleted versions are removed after this.", lo=1)
-    min_transition_bytes: int = setting(
-        128 * 1024, doc="Only `tables/` objects larger than this transition.", lo=0
-    )
+    min_transition_bytes: int = setting(128 * 1024, doc="Only `tables/` objects larger than this transition.", lo=0)
     athena_results_days: int = setting(7, doc="Athena query results expire after this.", lo=1)
     access_log_days: int = setting(365, doc="S3 server access logs expire after this.", lo=1)
-    log_days: int = setting(
-        90, doc="CloudWatch Logs retention of every log group.", choices=LOG_RETENTION_DAYS
-    )
+    log_days: int = setting(90, doc="CloudWatch Logs retention of every log group.", choices=LOG_RETENTION_DAYS)
 
 
 @dataclass(frozen=True)
@@ -277,34 +265,22 @@ class ServiceAlarms:
 class AlarmConfig:
     """Alarm thresholds."""
 
-    error_rate_percent: float = setting(
-        1.0, doc="5xx share of requests that alarms.", lo=0, hi=100, lo_open=True
-    )
-    error_rate_minutes: int = setting(
-        3, doc="Consecutive minutes above the error rate before it alarms.", lo=1, hi=60
-    )
-    min_requests_per_minute: int = setting(
-        20, doc="Minutes with fewer requests never count as erroring.", lo=0
-    )
+    error_rate_percent: float = setting(1.0, doc="5xx share of requests that alarms.", lo=0, hi=100, lo_open=True)
+    error_rate_minutes: int = setting(3, doc="Consecutive minutes above the error rate before it alarms.", lo=1, hi=60)
+    min_requests_per_minute: int = setting(20, doc="Minutes with fewer requests never count as erroring.", lo=0)
     p99_latency_ms: float = setting(1000.0, doc="p99 latency per service that alarms.", lo=0, lo_open=True)
     p99_latency_minutes: int = setting(
         5, doc="Consecutive minutes above the p99 latency before it alarms.", lo=1, hi=60
     )
-    traffic_anomaly_stddevs: float = setting(
-        3.0, doc="Width of the request-count anomaly band.", lo=0, lo_open=True
-    )
+    traffic_anomaly_stddevs: float = setting(3.0, doc="Width of the request-count anomaly band.", lo=0, lo_open=True)
     ip_requests_per_minute: int = setting(
         1000, doc="One IP sending more requests a minute to one service alarms.", lo=1
     )
-    firehose_freshness_seconds: int = setting(
-        900, doc="Age of the oldest undelivered record that alarms.", lo=60
-    )
+    firehose_freshness_seconds: int = setting(900, doc="Age of the oldest undelivered record that alarms.", lo=60)
     duration_percent_of_timeout: int = setting(
         80, doc="Function duration, as % of its timeout, that alarms.", lo=1, hi=100
     )
-    queue_age_seconds: int = setting(
-        3600, doc="Age of the oldest message in a work queue that alarms.", lo=60
-    )
+    queue_age_seconds: int = setting(3600, doc="Age of the oldest message in a work queue that alarms.", lo=60)
     services: Mapping[str, ServiceAlarms] = setting(
         factory=no_overrides, doc="Per-service thresholds.", per_service=True
     )
@@ -335,9 +311,7 @@ class FunctionConfig:
     """Memory and timeout of one function."""
 
     memory_mb: int = setting(doc="memory (MB); CPU grows with it, 1,769 MB = 1 vCPU.", lo=128, hi=10240)
-    timeout_seconds: int = setting(
-        doc="timeout (s); a queue feeding it hides a message for 6× this.", lo=1, hi=900
-    )
+    timeout_seconds: int = setting(doc="timeout (s); a queue feeding it hides a message for 6× this.", lo=1, hi=900)
 
 
 @dataclass(frozen=True)
@@ -362,13 +336,9 @@ class LambdaConfig:
     # One raw object (≤ 128 MB uncompressed) to Parquet; 1,769 MB buys one full vCPU for pyarrow.
     converter: FunctionConfig = setting(FunctionConfig(1769, 300), doc="Converter (raw/ to Parquet)")
     # A batch of keys → one ALTER TABLE … ADD PARTITION, waiting on Athena.
-    autoloader: FunctionConfig = setting(
-        FunctionConfig(256, 120), doc="Autoloader (Parquet key to partition)"
-    )
+    autoloader: FunctionConfig = setting(FunctionConfig(256, 120), doc="Autoloader (Parquet key to partition)")
     # Merges a closed hour's small Parquet files, partition by partition.
-    compactor: FunctionConfig = setting(
-        FunctionConfig(3008, 900), doc="Compactor (merges small Parquet files)"
-    )
+    compactor: FunctionConfig = setting(FunctionConfig(3008, 900), doc="Compactor (merges small Parquet files)")
 
 
 @dataclass(frozen=True)
@@ -400,9 +370,7 @@ class ObjectLockConfig:
     """S3 Object Lock in compliance mode on the lake bucket."""
 
     enabled: bool = setting(False, doc="Compliance-mode default retention on every object version.")
-    years: int = setting(
-        7, doc="Lock period; nobody, root included, can delete a version sooner.", lo=1, hi=100
-    )
+    years: int = setting(7, doc="Lock period; nobody, root included, can delete a version sooner.", lo=1, hi=100)
 
 
 @dataclass(frozen=True)
@@ -415,9 +383,7 @@ class LoglakeConfig:
         pattern=_NAME_RE,
         hint="3-24 lowercase letters, digits or '-'",
     )
-    metrics_namespace: str = setting(
-        "loglake", doc="CloudWatch namespace of the RED metrics.", pattern=_NAMESPACE_RE
-    )
+    metrics_namespace: str = setting("loglake", doc="CloudWatch namespace of the RED metrics.", pattern=_NAMESPACE_RE)
     services: tuple[str, ...] = setting(
         ("web",),
         doc="Every service that sends logs; alarms are made per service.",
@@ -467,9 +433,7 @@ class LoglakeConfig:
         """``LOGLAKE_SCRUB``: the extra rules, added to loglake's built-in ones."""
         return {
             "secret_params": list(self.scrubbing.secret_params),
-            "patterns": [
-                {"name": p.name, "regex": p.regex, "action": p.action} for p in self.scrubbing.patterns
-            ],
+            "patterns": [{"name": p.name, "regex": p.regex, "action": p.action} for p in self.scrubbing.patterns],
         }
 
 
@@ -516,9 +480,7 @@ def _check_together(cfg: LoglakeConfig, r: Reader) -> None:
                 f"{sorted(known)}; add it to services"
             )
         if stream.name in names:
-            r.problem(
-                f"streams[{i}].name '{stream.name}' is used twice; every delivery stream needs its own name"
-            )
+            r.problem(f"streams[{i}].name '{stream.name}' is used twice; every delivery stream needs its own name")
         names.add(stream.name)
     pattern_names = [p.name for p in cfg.scrubbing.patterns]
     for dup in sorted({n for n in pattern_names if pattern_names.count(n) > 1}):

@@ -46,6 +46,9 @@ class Summary:
     partitions_total: int
     client_dropped: int
     dead_letters: int
+    partitions_compacted: int = 0
+    files_compacted: int = 0
+    files_after_compaction: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -55,7 +58,8 @@ class Summary:
 def snapshot(lake: Path) -> Snapshot:
     raw = sum(1 for p in (lake / "raw").rglob("*.gz")) if (lake / "raw").exists() else 0
     tables = lake / "tables"
-    parquet = sum(1 for _ in tables.rglob("*.parquet")) if tables.exists() else 0
+    # the converter's files; the compactor's generations live under hidden "_compacted" folders
+    parquet = sum(1 for p in tables.rglob("*.parquet") if "_compacted" not in p.parts) if tables.exists() else 0
     partitions = rows = 0
     if local_catalog_path(lake.as_uri()).exists():
         catalog = DuckDBCatalog(local_catalog_path(lake.as_uri()))
@@ -97,7 +101,9 @@ def run(
     lake_dir = Path(lake).resolve()
     before = snapshot(lake_dir)
     sent = 0
-    with LocalPipeline(lake_dir, default_service=service_name) as pipeline:
+    # A replayed file is a backfill: its events go to their own hours, however old (the event-time window is off).
+    window_off = {"LOGLAKE_EVENT_MAX_AGE_HOURS": "0", "LOGLAKE_EVENT_MAX_FUTURE_MINUTES": "0"} if source else None
+    with LocalPipeline(lake_dir, default_service=service_name, settings_env=window_off) as pipeline:
         logger = KinesisLogger(pipeline.stream_name, client=pipeline.firehose, flush_interval=0.2)
         raw_lines: list[bytes] = []
         if source:
@@ -123,6 +129,7 @@ def run(
                 Records=[{"Data": r} for r in raw_lines[start : start + 500]],
             )
         pipeline.drain()
+        compaction = pipeline.compact()  # as the hourly schedule would now: closed hours are merged
         dropped = int(_stat(logger, "dropped")) + int(_stat(logger, "failed"))
         dead = sum(pipeline.dead_letters.values())
     after = snapshot(lake_dir)
@@ -134,6 +141,9 @@ def run(
         quarantined=sums["RowsQuarantined"],
         raw_objects=after.raw_objects - before.raw_objects,
         parquet_objects=after.parquet_objects - before.parquet_objects,
+        partitions_compacted=compaction["PartitionsCompacted"],
+        files_compacted=compaction["FilesIn"],
+        files_after_compaction=compaction["FilesOut"],
         partitions_registered=after.partitions - before.partitions,
         partitions_total=after.partitions,
         client_dropped=dropped,
@@ -226,7 +236,9 @@ def report(lake: str | os.PathLike[str], summary: Summary) -> str:
         f"Summary: sent {s.sent:,} events → kept {s.kept:,} rows, sampled out {s.sampled_out:,}, "
         f"quarantined {s.quarantined:,} ({'balanced' if s.balanced else 'NOT balanced'}); "
         f"{s.raw_objects} raw objects → {s.parquet_objects} Parquet files; "
-        f"{s.partitions_registered} new partitions registered ({s.partitions_total} in the catalog)."
+        f"{s.partitions_registered} new partitions registered ({s.partitions_total} in the catalog); "
+        f"compaction merged {s.files_compacted} files of {s.partitions_compacted} closed hours into "
+        f"{s.files_after_compaction}."
     )
     return "\n\n".join(parts)
 

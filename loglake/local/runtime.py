@@ -6,7 +6,9 @@
 - every object written under ``raw/`` or ``tables/`` becomes an S3 ``ObjectCreated`` notification, wrapped
   in an SQS message and delivered in batches of up to 10 to ``lambdas/converter`` or ``lambdas/autoloader``;
   failed batch items are received again, and after ``max_receives`` they land in ``_dlq/<function>/``;
-- the catalog is the lake's DuckDB file, metrics are EMF lines in ``_metrics/emf.ndjson``.
+- the catalog is the lake's DuckDB file, metrics are EMF lines in ``_metrics/emf.ndjson``;
+- :meth:`LocalPipeline.compact` invokes ``lambdas/compactor`` with the EventBridge scheduled event the stack's
+  hourly rule sends.
 
 Each handler module is loaded fresh for each pipeline (a cold start) and runs with its own environment
 variables, set exactly as the stack sets them.
@@ -115,6 +117,21 @@ def s3_notification(bucket: str, key: str, size: int, now: datetime) -> dict[str
     }
 
 
+def scheduled_event(now: datetime, rule: str = "loglake-compactor-hourly") -> dict[str, Any]:
+    """An EventBridge ``Scheduled Event`` as a schedule rule sends it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{rule}"],
+        "detail": {},
+    }
+
+
 def sqs_event(messages: list[_Message], queue: str) -> dict[str, Any]:
     return {
         "Records": [
@@ -156,6 +173,7 @@ class LocalPipeline:
         batch_size: int = 10,
         max_receives: int = 3,
         failure_rate: float = 0.0,
+        settings_env: Mapping[str, str] | None = None,
     ) -> None:
         self.storage = LocalStorage(lake_dir)
         self.storage.root.mkdir(parents=True, exist_ok=True)
@@ -171,8 +189,9 @@ class LocalPipeline:
             "LOGLAKE_HASH_KEY": key,
             "LOGLAKE_METRICS_PATH": str(self.storage.root / METRICS_FILE),
             "LOGLAKE_SAMPLING": orjson.dumps(dict(sampling or {})).decode(),
+            **(settings_env or {}),  # further LOGLAKE_* settings, e.g. the event-time window
         }
-        self.handlers = {name: load_handler(name) for name in ("transformer", "converter", "autoloader")}
+        self.handlers = {name: load_handler(name) for name in ("transformer", "converter", "autoloader", "compactor")}
         stream = DeliveryStream(
             stream_name,
             storage=self.storage,
@@ -203,6 +222,8 @@ class LocalPipeline:
         if storage.root != self.storage.root:
             return
         for prefix, function in ROUTES:
+            # As in the stack, every new object under tables/ reaches the autoloader; it ignores hidden folders
+            # such as the compactor's _compacted/ generations (the compactor switches locations itself).
             if key.startswith(prefix):
                 body = orjson.dumps(s3_notification(self.bucket, key, size, datetime.now(UTC))).decode()
                 self.queues[function].append(_Message(str(uuid.uuid4()), body))
@@ -230,6 +251,18 @@ class LocalPipeline:
                             self._dead_letter(function, m)
                         else:
                             queue.append(m)
+
+    def compact(self, now: datetime | None = None, *, lookback_hours: float | None = None) -> dict[str, Any]:
+        """Run the compactor as its hourly schedule does (``now`` is the schedule's time), then drain."""
+        self.drain()
+        when = now or datetime.now(UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        event: dict[str, Any] = scheduled_event(when)
+        if lookback_hours is not None:  # a manual invocation's payload, as documented for the handler
+            event = {"now": event["time"], "lookback_hours": lookback_hours}
+        response: dict[str, Any] = self.invoke("compactor", event)
+        self.drain()
+        return response
 
     def _dead_letter(self, function: str, message: _Message) -> None:
         self.dead_letters[function] += 1

@@ -73,6 +73,4 @@ class AlarmTopic(Construct):
         for email in notifications.emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         for url in notifications.https:
-            self.topic.add_subscription(
-                subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS)
-            )
+            self.topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))

@@ -108,9 +108,7 @@ class LakeCatalog(Construct):
                 publish_cloud_watch_metrics_enabled=True,
                 requester_pays_enabled=False,
                 bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
-                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
-                    selected_engine_version=ATHENA_ENGINE
-                ),
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(selected_engine_version=ATHENA_ENGINE),
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=f"s3://{results_bucket.bucket_name}/{RESULTS_PREFIX}",
                     expected_bucket_owner=stack.account,
@@ -124,18 +122,14 @@ class LakeCatalog(Construct):
 
     @property
     def workgroup_arn(self) -> str:
-        return cdk.Stack.of(self).format_arn(
-            service="athena", resource="workgroup", resource_name=self.workgroup.name
-        )
+        return cdk.Stack.of(self).format_arn(service="athena", resource="workgroup", resource_name=self.workgroup.name)
 
     def _glue_arns(self) -> list[str]:
         stack = cdk.Stack.of(self)
         return [
             stack.format_arn(service="glue", resource="catalog"),
             stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
-            stack.format_arn(
-                service="glue", resource="table", resource_name=f"{self.database_name}/{TABLE_NAME}"
-            ),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{self.database_name}/{TABLE_NAME}"),
         ]
 
     def grant_add_partitions(self, grantee: iam.IRole) -> None:

@@ -74,9 +74,7 @@ class PipelineDashboard(Construct):
                 title="Busiest client IP (requests/min) and distinct IPs",
                 left=[self._insight(ip_rule_name, "MaxContributorValue", "busiest IP")],
                 right=[self._insight(ip_rule_name, "UniqueContributors", "distinct (service, IP)")],
-                left_annotations=[
-                    cw.HorizontalAnnotation(value=thresholds.ip_requests_per_minute, label="alarm")
-                ],
+                left_annotations=[cw.HorizontalAnnotation(value=thresholds.ip_requests_per_minute, label="alarm")],
                 width=12,
                 height=HEIGHT,
             ),
@@ -124,9 +122,7 @@ class PipelineDashboard(Construct):
                 cw.GraphWidget(
                     title=f"{label} queue: depth and oldest message (s)",
                     left=[q.metric_approximate_number_of_messages_visible(period=ONE_MINUTE)],
-                    right=[
-                        q.metric_approximate_age_of_oldest_message(period=ONE_MINUTE, statistic="Maximum")
-                    ],
+                    right=[q.metric_approximate_age_of_oldest_message(period=ONE_MINUTE, statistic="Maximum")],
                     width=WIDTH,
                     height=HEIGHT,
                 )
@@ -135,9 +131,7 @@ class PipelineDashboard(Construct):
             cw.GraphWidget(
                 title="Dead-letter queues: messages waiting for a person",
                 left=[
-                    q.metric_approximate_number_of_messages_visible(
-                        period=ONE_MINUTE, statistic="Maximum", label=label
-                    )
+                    q.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum", label=label)
                     for label, q in dead_letter_queues.items()
                 ],
                 width=WIDTH,
@@ -157,9 +151,7 @@ class PipelineDashboard(Construct):
     @staticmethod
     def _service_row(svc: str, namespace: str, t: AlarmConfig) -> list[cw.IWidget]:
         def m(name: str, stat: str = "Sum") -> cw.Metric:
-            return red_metric(namespace, name, svc, stat).with_(
-                label=name if stat == "Sum" else f"{name} {stat}"
-            )
+            return red_metric(namespace, name, svc, stat).with_(label=name if stat == "Sum" else f"{name} {stat}")
 
         routes = cw.MathExpression(
             expression=(

@@ -82,9 +82,7 @@ class LogDeliveryStream(Construct):
             ),
             description=f"Firehose stream {stream_name}: write raw/ and errors/, invoke the transformer",
         )
-        grants.put_objects(
-            bucket, self.role, RAW_PREFIX, purpose="Firehose writes each buffer as a new object."
-        )
+        grants.put_objects(bucket, self.role, RAW_PREFIX, purpose="Firehose writes each buffer as a new object.")
         grants.put_objects(
             bucket, self.role, ERRORS_PREFIX, purpose="Firehose writes records it could not process here."
         )

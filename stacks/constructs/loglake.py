@@ -255,20 +255,12 @@ class LogLake(Construct):
         )
         self.storage.notify_queue(queue=converter_queue.queue, prefix=RAW_PREFIX)
         self.converter.function.add_event_source(
-            sources.SqsEventSource(
-                converter_queue.queue, batch_size=CONVERTER_BATCH, report_batch_item_failures=True
-            )
+            sources.SqsEventSource(converter_queue.queue, batch_size=CONVERTER_BATCH, report_batch_item_failures=True)
         )
         converter_role = self.converter.role
-        grants.read_objects(
-            bucket, converter_role, RAW_PREFIX, purpose="the converter reads each new raw object."
-        )
-        grants.put_objects(
-            bucket, converter_role, TABLES_PREFIX, purpose="the converter writes Parquet files."
-        )
-        grants.put_objects(
-            bucket, converter_role, QUARANTINE_PREFIX, purpose="the converter sets bad lines aside."
-        )
+        grants.read_objects(bucket, converter_role, RAW_PREFIX, purpose="the converter reads each new raw object.")
+        grants.put_objects(bucket, converter_role, TABLES_PREFIX, purpose="the converter writes Parquet files.")
+        grants.put_objects(bucket, converter_role, QUARANTINE_PREFIX, purpose="the converter sets bad lines aside.")
 
         # New Parquet files → partitions in the catalog.
         autoloader_queue = WorkQueue(
@@ -321,12 +313,8 @@ class LogLake(Construct):
             ],
         )
         compactor_role = self.compactor.role
-        grants.read_objects(
-            bucket, compactor_role, TABLES_PREFIX, purpose="the compactor reads an hour's files."
-        )
-        grants.put_objects(
-            bucket, compactor_role, TABLES_PREFIX, purpose="the compactor writes merged files."
-        )
+        grants.read_objects(bucket, compactor_role, TABLES_PREFIX, purpose="the compactor reads an hour's files.")
+        grants.put_objects(bucket, compactor_role, TABLES_PREFIX, purpose="the compactor writes merged files.")
         grants.delete_objects(
             bucket, compactor_role, TABLES_PREFIX, purpose="the compactor deletes the small files it merged."
         )

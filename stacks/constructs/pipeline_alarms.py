@@ -168,8 +168,6 @@ class PipelineAlarms(Construct):
             f"{label}DeadLetters",
             name=f"{label}-dead-letters",
             description=f"Messages in the {label} dead-letter queue: inspect them, fix, then redrive.",
-            metric=queue.metric_approximate_number_of_messages_visible(
-                period=ONE_MINUTE, statistic="Maximum"
-            ),
+            metric=queue.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum"),
             threshold=0,
         )

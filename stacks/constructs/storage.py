@@ -95,9 +95,7 @@ class LakeStorage(Construct):
         )
 
         self.lake_bucket_name = f"{name}-lake-{stack.account}-{stack.region}"
-        self.lake_bucket_arn = stack.format_arn(
-            service="s3", region="", account="", resource=self.lake_bucket_name
-        )
+        self.lake_bucket_arn = stack.format_arn(service="s3", region="", account="", resource=self.lake_bucket_name)
         lock: dict[str, object] = {}
         if object_lock.enabled:
             lock = {
@@ -238,9 +236,7 @@ class LakeStorage(Construct):
             s3.CfnBucket.QueueConfigurationProperty(
                 event="s3:ObjectCreated:*",
                 queue=queue.queue_arn,
-                filter=s3.CfnBucket.NotificationFilterProperty(
-                    s3_key=s3.CfnBucket.S3KeyFilterProperty(rules=rules)
-                ),
+                filter=s3.CfnBucket.NotificationFilterProperty(s3_key=s3.CfnBucket.S3KeyFilterProperty(rules=rules)),
             )
         )
         cfn_bucket = self.lake_bucket.node.default_child

@@ -41,8 +41,6 @@ class WorkQueue(Construct):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(4),
             visibility_timeout=cdk.Duration.seconds(consumer_timeout.to_seconds() * VISIBILITY_PER_TIMEOUT),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue
-            ),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue),
         )
         checkov_skip(self.queue, "CKV_AWS_27", SSE_SQS_JUSTIFICATION)

@@ -41,11 +41,7 @@ def test_cli_overrides_reach_the_template(project_root: Path, tmp_path: Path) ->
     (lake,) = [r for r in resources if r["Type"] == "AWS::S3::Bucket" and "BucketName" in r["Properties"]]
     rules = {r["Id"]: r for r in lake["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-raw"]["ExpirationInDays"] == 5
-    alarms = {
-        r["Properties"]["AlarmName"]: r["Properties"]
-        for r in resources
-        if r["Type"] == "AWS::CloudWatch::Alarm"
-    }
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in resources if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms["loglake-service-api-p99-latency"]["Threshold"] == 640
 
 

@@ -28,10 +28,7 @@ def test_table_reads_parquet_under_tables_access_logs(synth: Any) -> None:
     assert props["DatabaseName"] == synth.config.database
     assert table["TableType"] == "EXTERNAL_TABLE"
     sd = table["StorageDescriptor"]
-    assert (
-        sd["SerdeInfo"]["SerializationLibrary"]
-        == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-    )
+    assert sd["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     assert sd["InputFormat"].endswith("MapredParquetInputFormat")
     parts = sd["Location"]["Fn::Join"][1]
     assert parts[0] == "s3://" and parts[-1] == f"/tables/{TABLE_NAME}/"
@@ -51,9 +48,7 @@ def test_workgroup_enforces_encrypted_results_and_a_scan_cutoff(synth: Any) -> N
     results = conf["ResultConfiguration"]
     assert results["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
     assert "Fn::GetAtt" in results["EncryptionConfiguration"]["KmsKey"]
-    results_bucket = next(
-        k for k, b in synth.resources("AWS::S3::Bucket").items() if "athena-results/" in str(b)
-    )
+    results_bucket = next(k for k, b in synth.resources("AWS::S3::Bucket").items() if "athena-results/" in str(b))
     assert logical_id_of(results["OutputLocation"]["Fn::Join"][1][1]) == results_bucket
 
 
@@ -93,9 +88,7 @@ def lake() -> duckdb.DuckDBPyConnection:
     con.execute(f"CREATE TABLE loglake.{TABLE_NAME} ({ddl})")
     now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 
-    def add(
-        when: datetime, service: str, status: int, latency: float, rate: float, ip: str, path: str
-    ) -> None:
+    def add(when: datetime, service: str, status: int, latency: float, rate: float, ip: str, path: str) -> None:
         part = {"service_name": service, "year": f"{when:%Y}", "month": f"{when:%m}", "day": f"{when:%d}"}
         part["hour"] = f"{when:%H}"
         row = {

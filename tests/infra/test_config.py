@@ -124,9 +124,7 @@ def test_cdk_json_holds_a_valid_configuration(project_root: Any) -> None:
         (with_(services=["shop", "bad name"]), r"services\[1\]: service_name 'bad name' is not a valid name"),
         (with_(services=["shop", "shop"]), r"services\[1\] 'shop' is listed twice"),
         (
-            with_(
-                streams=[{"name": "a", "default_service": "shop"}, {"name": "a", "default_service": "shop"}]
-            ),
+            with_(streams=[{"name": "a", "default_service": "shop"}, {"name": "a", "default_service": "shop"}]),
             r"streams\[1\]\.name 'a' is used twice",
         ),
         (with_(name="Loglake"), r"name 'Loglake' is not valid; use 3-24 lowercase letters"),
@@ -154,18 +152,12 @@ def test_every_bad_value_is_reported_with_its_path_and_a_fix(raw: dict[str, Any]
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    raw = with_(
-        retention={"ia_after_days": 10}, sampling={"default": {"rate": 2}}, notifications={"emails": ["x"]}
-    )
+    raw = with_(retention={"ia_after_days": 10}, sampling={"default": {"rate": 2}}, notifications={"emails": ["x"]})
     with pytest.raises(ConfigError) as caught:
         load_config(raw)
     text = str(caught.value)
     assert text.startswith("3 invalid loglake setting(s)")
-    assert (
-        "retention.ia_after_days" in text
-        and "sampling.default.rate" in text
-        and "notifications.emails" in text
-    )
+    assert "retention.ia_after_days" in text and "sampling.default.rate" in text and "notifications.emails" in text
 
 
 def test_per_service_settings_inherit_the_defaults() -> None:
@@ -194,9 +186,7 @@ def test_partial_function_sizing_keeps_the_other_default() -> None:
 
 
 def test_null_skips_a_storage_class() -> None:
-    cfg = load_config(
-        with_(retention={"ia_after_days": None, "glacier_after_days": 0, "expire_after_days": 90})
-    )
+    cfg = load_config(with_(retention={"ia_after_days": None, "glacier_after_days": 0, "expire_after_days": 90}))
     assert cfg.retention.ia_after_days is None and cfg.retention.glacier_after_days == 0
 
 

@@ -102,9 +102,7 @@ def test_error_rate_alarm_is_metric_math_on_the_red_metrics(synth: Any) -> None:
         assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == t.error_rate_minutes
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
         (expr,) = [m for m in props["Metrics"] if "Expression" in m]
-        assert (
-            expr["Expression"] == f"IF(requests >= {t.min_requests_per_minute}, 100 * errors / requests, 0)"
-        )
+        assert expr["Expression"] == f"IF(requests >= {t.min_requests_per_minute}, 100 * errors / requests, 0)"
         for metric_id, name in (("requests", "Requests"), ("errors", "Errors5xx")):
             stat = _metric(props, metric_id)["MetricStat"]
             assert stat["Metric"] == {
@@ -160,8 +158,7 @@ def test_contributor_insights_counts_requests_per_service_and_ip(synth: Any) -> 
     assert body["AggregateOn"] == "Sum" and body["LogFormat"] == "JSON"
     assert body["LogGroupNames"] == ["LOG_GROUP"] * len(synth.config.streams)
     transformer_groups = {
-        logical_id_of(f["Properties"]["LoggingConfig"]["LogGroup"])
-        for _, f in function_by_env(synth, "transformer")
+        logical_id_of(f["Properties"]["LoggingConfig"]["LogGroup"]) for _, f in function_by_env(synth, "transformer")
     }
     assert refs_in(body_text) == transformer_groups
     props = _alarms(synth)["ip-requests-per-minute"]
@@ -204,9 +201,7 @@ def test_outputs_tell_the_platform_team_where_things_are(synth: Any) -> None:
     assert outputs["AthenaWorkgroup"]["Value"] == synth.config.workgroup
     lake = next(k for k, b in synth.resources("AWS::S3::Bucket").items() if "BucketName" in b["Properties"])
     assert outputs["LakeBucket"]["Value"] == {"Ref": lake}
-    url = "".join(
-        p if isinstance(p, str) else "<region>" for p in outputs["DashboardUrl"]["Value"]["Fn::Join"][1]
-    )
+    url = "".join(p if isinstance(p, str) else "<region>" for p in outputs["DashboardUrl"]["Value"]["Fn::Join"][1])
     assert url == (
         "https://<region>.console.aws.amazon.com/cloudwatch/home?region=<region>"
         f"#dashboards/dashboard/{synth.config.name}"

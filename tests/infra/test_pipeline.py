@@ -44,15 +44,11 @@ def test_one_direct_put_stream_per_configured_stream(synth: Any) -> None:
                 "ExtendedS3DestinationConfiguration": Match.object_like(
                     {
                         "Prefix": "raw/",
-                        "ErrorOutputPrefix": Match.string_like_regexp(
-                            r"^errors/!\{firehose:error-output-type\}/"
-                        ),
+                        "ErrorOutputPrefix": Match.string_like_regexp(r"^errors/!\{firehose:error-output-type\}/"),
                         "CompressionFormat": "GZIP",
                         "BufferingHints": {"IntervalInSeconds": b.interval_seconds, "SizeInMBs": b.size_mb},
                         "CloudWatchLoggingOptions": Match.object_like({"Enabled": True}),
-                        "EncryptionConfiguration": {
-                            "KMSEncryptionConfig": {"AWSKMSKeyARN": Match.any_value()}
-                        },
+                        "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": Match.any_value()}},
                     }
                 ),
             },
@@ -84,11 +80,7 @@ def test_firehose_role_writes_only_raw_and_errors(synth: Any) -> None:
         granted = role_actions(synth, role_id)
         object_arns = json.dumps(granted["s3:PutObject"])
         assert "/raw/*" in object_arns and "/errors/*" in object_arns
-        assert (
-            "/tables/" not in object_arns
-            and "s3:GetObject" not in granted
-            and "s3:DeleteObject*" not in granted
-        )
+        assert "/tables/" not in object_arns and "s3:GetObject" not in granted and "s3:DeleteObject*" not in granted
         assert "lambda:InvokeFunction" in granted and "logs:PutLogEvents" in granted
 
 
@@ -173,9 +165,7 @@ def test_environment_is_what_loglake_settings_reads(synth: Any, name: str) -> No
     cfg = synth.config
     for _, fn in function_by_env(synth, name):
         env = fn["Properties"]["Environment"]["Variables"]
-        lake = next(
-            k for k, b in synth.resources("AWS::S3::Bucket").items() if "BucketName" in b["Properties"]
-        )
+        lake = next(k for k, b in synth.resources("AWS::S3::Bucket").items() if "BucketName" in b["Properties"])
         assert env["LOGLAKE_LAKE_URI"] == {"Fn::Join": ["", ["s3://", {"Ref": lake}]]}
         settings = Settings.from_env(_placeholder_env(env))
         assert settings.catalog_kind == "athena"
@@ -248,8 +238,7 @@ def test_s3_notifies_one_queue_per_consumer(synth: Any) -> None:
     )
     configs = lake["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     filters = {
-        logical_id_of(c["Queue"]): {r["Name"]: r["Value"] for r in c["Filter"]["S3Key"]["Rules"]}
-        for c in configs
+        logical_id_of(c["Queue"]): {r["Name"]: r["Value"] for r in c["Filter"]["S3Key"]["Rules"]} for c in configs
     }
     assert sorted(filters.values(), key=str) == sorted(
         [{"prefix": "raw/"}, {"prefix": "tables/access_logs/", "suffix": ".parquet"}], key=str
@@ -292,6 +281,4 @@ def test_the_compactor_runs_on_the_configured_schedule(synth: Any) -> None:
     assert logical_id_of(target["DeadLetterConfig"]["Arn"]) == logical_id_of(
         compactor["Properties"]["DeadLetterConfig"]["TargetArn"]
     )
-    assert as_list(synth.one("AWS::Lambda::Permission")["Properties"]["Principal"]) == [
-        "events.amazonaws.com"
-    ]
+    assert as_list(synth.one("AWS::Lambda::Permission")["Properties"]["Principal"]) == ["events.amazonaws.com"]

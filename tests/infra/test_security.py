@@ -18,9 +18,7 @@ def test_every_bucket_is_encrypted_private_versioned_and_tls_only(synth: Any) ->
     policies = synth.resources("AWS::S3::BucketPolicy")
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
-        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
-            "ServerSideEncryptionByDefault"
-        ]
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
         assert sse["SSEAlgorithm"] in ("aws:kms", "AES256"), logical_id
         if sse["SSEAlgorithm"] == "aws:kms":
             assert "KMSMasterKeyID" in sse, f"{logical_id} uses the AWS-managed key, not the customer key"
@@ -48,9 +46,7 @@ def test_data_buckets_use_the_data_key_and_log_their_access(synth: Any) -> None:
     t = synth.assertions()
     keys = synth.resources("AWS::KMS::Key")
     (data_key,) = [k for k, r in keys.items() if "log data" in r["Properties"]["Description"]]
-    kms = [
-        b for b in synth.resources("AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]
-    ]
+    kms = [b for b in synth.resources("AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]]
     assert len(kms) == 2
     for bucket in kms:
         rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
@@ -88,18 +84,14 @@ def test_every_queue_has_a_dead_letter_queue_or_is_one(synth: Any) -> None:
         if "DeadLetterConfig" in fn["Properties"]:
             dlq_ids.add(logical_id_of(fn["Properties"]["DeadLetterConfig"]["TargetArn"]))
     with_dlq = {k for k, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    assert with_dlq | dlq_ids == set(queues), (
-        f"queues neither with nor as a DLQ: {set(queues) - with_dlq - dlq_ids}"
-    )
+    assert with_dlq | dlq_ids == set(queues), f"queues neither with nor as a DLQ: {set(queues) - with_dlq - dlq_ids}"
     assert with_dlq and dlq_ids and not (with_dlq & dlq_ids)
 
 
 def test_every_queue_is_encrypted_and_tls_only(synth: Any) -> None:
     queue_policies = synth.resources("AWS::SQS::QueuePolicy")
     for logical_id, queue in synth.resources("AWS::SQS::Queue").items():
-        assert (
-            queue["Properties"].get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue["Properties"]
-        )
+        assert queue["Properties"].get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue["Properties"]
         statements = [
             s
             for p in queue_policies.values()
@@ -165,9 +157,7 @@ def test_the_hash_key_is_readable_only_by_the_transformers(synth: Any) -> None:
     (resource_policy,) = synth.resources("AWS::SecretsManager::ResourcePolicy").values()
     (deny,) = resource_policy["Properties"]["ResourcePolicy"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "secretsmanager:GetSecretValue"
-    allowed = {
-        logical_id_of(arn) for arn in as_list(deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
-    }
+    allowed = {logical_id_of(arn) for arn in as_list(deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"])}
     assert allowed == transformer_roles
     # Environment carries the secret's ARN, never the key.
     for fn in functions.values():
