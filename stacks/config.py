@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from loglake.errors import RecordError
+from loglake.quarantine import RETENTION_DAYS as QUARANTINE_RETENTION_DAYS
 from loglake.schema import validate_service_name
 from stacks._settings import (
     Reader,
@@ -236,7 +237,11 @@ class RetentionConfig:
 
     raw_days: int = setting(14, doc="`raw/` (gzip NDJSON from Firehose) expires after this many days.", lo=1)
     errors_days: int = setting(30, doc="`errors/` (Firehose error output) expires after this many days.", lo=1)
-    quarantine_days: int = setting(90, doc="`quarantine/` (bad lines, for review) expires after this.", lo=1)
+    quarantine_days: int = setting(
+        QUARANTINE_RETENTION_DAYS,
+        doc="`quarantine/` (scrubbed bad lines, for review) expires after this; shorter than everything else kept.",
+        lo=1,
+    )
     ia_after_days: int | None = setting(
         30,
         doc="`tables/` move to Standard-IA (null: skip).",

@@ -138,6 +138,13 @@ class LakeCatalog(Construct):
         Athena runs the statement with the caller's rights: Glue partition writes on this table only, the
         workgroup's query calls, and the results bucket (Athena writes a result file even for DDL).
         """
+        self._grant_ddl(grantee, ["glue:CreatePartition", "glue:BatchCreatePartition"])
+
+    def grant_switch_locations(self, grantee: iam.IRole) -> None:
+        """Let ``grantee`` (the compactor) list partitions and run ``ALTER TABLE … PARTITION … SET LOCATION``."""
+        self._grant_ddl(grantee, ["glue:UpdatePartition", "glue:BatchUpdatePartition"])
+
+    def _grant_ddl(self, grantee: iam.IRole, writes: list[str]) -> None:
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=[
@@ -156,8 +163,7 @@ class LakeCatalog(Construct):
                 "glue:GetPartition",
                 "glue:GetPartitions",
                 "glue:BatchGetPartition",
-                "glue:CreatePartition",
-                "glue:BatchCreatePartition",
+                *writes,
             ],
             resource_arns=self._glue_arns(),
         )

@@ -318,6 +318,7 @@ class LogLake(Construct):
         grants.delete_objects(
             bucket, compactor_role, TABLES_PREFIX, purpose="the compactor deletes the small files it merged."
         )
+        self.catalog.grant_switch_locations(compactor_role)
 
         # Monitoring.
         self.work_queues = {"converter": converter_queue.queue, "autoloader": autoloader_queue.queue}

@@ -200,7 +200,7 @@ def test_sampling_reaches_the_transformer_per_service(variant_synth: Any) -> Non
     ("name", "reads", "writes", "deletes"),
     [
         ("converter", ["raw/"], ["tables/", "quarantine/"], []),
-        ("compactor", ["tables/"], ["tables/"], ["tables/"]),
+        ("compactor", ["tables/", "athena/"], ["tables/", "athena/"], ["tables/"]),
         ("autoloader", ["athena/"], ["athena/"], []),
         ("transformer", [], [], []),
     ],
@@ -216,6 +216,13 @@ def test_each_function_reaches_only_its_prefixes(
             ("s3:DeleteObject*", deletes),
         ):
             assert sorted(object_prefixes(granted.get(action, []))) == sorted(expected), action
+
+
+def test_the_compactor_switches_partition_locations_and_nothing_more(synth: Any) -> None:
+    ((_, fn),) = function_by_env(synth, "compactor")
+    granted = role_actions(synth, logical_id_of(fn["Properties"]["Role"]))
+    assert {"glue:UpdatePartition", "glue:GetPartitions", "athena:StartQueryExecution"} <= set(granted)
+    assert not {a for a in granted if a.startswith(("glue:Delete", "glue:Create", "glue:BatchCreate"))}
 
 
 def test_the_autoloader_adds_partitions_through_the_workgroup_only(synth: Any) -> None:
