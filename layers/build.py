@@ -137,9 +137,7 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def dependencies_layer_name(
-    *, architecture: str, python_version: str, requirements: Path = REQUIREMENTS
-) -> str:
+def dependencies_layer_name(*, architecture: str, python_version: str, requirements: Path = REQUIREMENTS) -> str:
     """The cache folder name: architecture, Python version and a hash of everything the build depends on."""
     _check_target(architecture, python_version)
     key = hashlib.sha256(
@@ -179,9 +177,7 @@ def build_dependencies_layer(
     pins = pinned_requirements(requirements)
     tmp = _scratch(build_root)
     site = tmp / "python"
-    cmd = pip_command(
-        architecture=architecture, python_version=python_version, target=site, requirements=requirements
-    )
+    cmd = pip_command(architecture=architecture, python_version=python_version, target=site, requirements=requirements)
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -247,9 +243,7 @@ def _check_architecture(site: Path, architecture: str) -> None:
             )
         native += 1
     if native == 0:
-        raise LayerBuildError(
-            f"no native library found in {site}; pyarrow and orjson should have brought some"
-        )
+        raise LayerBuildError(f"no native library found in {site}; pyarrow and orjson should have brought some")
 
 
 # --------------------------------------------------------------------------- shared
