@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml client_lib/pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/loglake demo
 
+# The suite, then lint and types: CI runs exactly this (.ci/run).
 test: $(STAMP)
 	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
