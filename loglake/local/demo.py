@@ -237,8 +237,12 @@ def report(lake: str | os.PathLike[str], summary: Summary) -> str:
         f"quarantined {s.quarantined:,} ({'balanced' if s.balanced else 'NOT balanced'}); "
         f"{s.raw_objects} raw objects → {s.parquet_objects} Parquet files; "
         f"{s.partitions_registered} new partitions registered ({s.partitions_total} in the catalog); "
-        f"compaction merged {s.files_compacted} files of {s.partitions_compacted} closed hours into "
-        f"{s.files_after_compaction}."
+        + (
+            f"compaction merged {s.files_compacted} files of {s.partitions_compacted} closed hours into "
+            f"{s.files_after_compaction}."
+            if s.partitions_compacted
+            else "no closed hour had files to compact yet (hours are compacted an hour after they close)."
+        )
     )
     return "\n\n".join(parts)
 
