@@ -285,8 +285,10 @@ def convert_object(
     # and taken in order, so the result does not depend on the threads.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
-        for first_line, text in prefetch(iter(chunks)):
-            pending.append(pool.submit(parse_chunk, text, first_line, fast=options.fast))
+        for chunk in prefetch(chunks.chunks()):
+            pending.append(
+                pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
+            )
             if len(pending) >= PARSE_THREADS:
                 take(pending.popleft().result())
         while pending:
