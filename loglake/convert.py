@@ -40,7 +40,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,8 +67,10 @@ logger = logging.getLogger(__name__)
 RAW_PREFIX: Final = "raw/"
 STAGE: Final = "converter"
 HOUR_MS: Final = 3_600_000
-#: Partitions encoded and uploaded at once.
+#: Partitions uploaded at once.
 WRITE_THREADS: Final = 8
+#: Partitions encoded at once (at most the CPUs the process may use).
+ENCODE_THREADS: Final = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
 #: Chunks parsed at once (each is up to CHUNK_BYTES of text: this bounds memory too).
 PARSE_THREADS: Final = 2
 
@@ -206,7 +210,8 @@ class _Splitter:
             self.tables.append(table.append_column("_hour", hours))
 
     def partitions(self) -> Iterator[tuple[str, int, pa.Table]]:
-        """``(service, hour start ms, rows sorted by timestamp)`` per partition, in key order."""
+        """``(service, hour start ms, rows sorted by timestamp)`` per partition, in key order; the rows without
+        the partition key ``service_name``."""
         if not self.tables:
             return
         table = pa.concat_tables(self.tables)
@@ -218,16 +223,20 @@ class _Splitter:
         rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
         hours = pc.divide(table.column("_hour"), HOUR_MS)
         key = pc.add(pc.multiply(pc.take(rank, services.indices), 1 << 32), hours)
-        table = table.drop_columns(["_hour"]).append_column("_key", key)
-        table = table.sort_by([("_key", "ascending"), ("timestamp", "ascending")])
-        keys = table.column("_key").combine_chunks()
+        # A stable sort (Arrow's sort_indices is stable) of the keys alone, then one take of the stored columns: the
+        # partition keys and helper columns are never copied, and each partition is a slice of single chunks.
+        indices = pc.sort_indices(
+            pa.table({"key": key, "timestamp": table.column("timestamp")}),
+            sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
+        )
+        keys = pc.take(key, indices).combine_chunks()
+        table = table.drop_columns(["service_name", "_hour"]).take(indices)
         n = table.num_rows
         starts = [
             0,
             *(i + 1 for i in pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1))).to_pylist()),
             n,
         ]
-        table = table.drop_columns(["_key"])
         for begin, stop in itertools.pairwise(starts):
             k = keys[begin].as_py()
             yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, table.slice(begin, stop - begin)
@@ -318,12 +327,15 @@ def convert_object(
 
     def write(part: tuple[str, int, pa.Table]) -> tuple[str, int, int]:
         service, hour, rows = part
-        body = table_to_parquet(to_stored(rows, presorted=True))
+        with encoding:
+            body = table_to_parquet(to_stored(rows, presorted=True))
         out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
         storage.put(out_key, body)
         return out_key, rows.num_rows, len(body)
 
-    # Encoding releases the GIL and S3 puts wait on the network: a few threads write partitions at once.
+    # S3 puts wait on the network: several partitions are written at once. Encoding is CPU work: more encoders
+    # than CPUs only contend (for the GIL between Arrow calls, for memory), so fewer of them run at once.
+    encoding = threading.BoundedSemaphore(ENCODE_THREADS)
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         for out_key, rows_written, size in pool.map(write, splitter.partitions()):
             result.outputs.append(out_key)

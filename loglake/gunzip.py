@@ -84,12 +84,14 @@ class GzipChunks:
         pending = b""
         line = 1
         for piece in self._pieces():
-            buf = pending + piece if pending else piece
-            cut = buf.rfind(b"\n")
+            cut = piece.rfind(b"\n")
             if cut < 0:
-                pending = buf
+                pending += piece
                 continue
-            text, pending = buf[: cut + 1], buf[cut + 1 :]
+            # One copy of the piece at most (a fresh 16 MB costs page faults as much as the copy itself).
+            whole = not pending and cut == len(piece) - 1
+            text = piece if whole else b"".join((pending, memoryview(piece)[: cut + 1]))
+            pending = piece[cut + 1 :]
             newlines = text.count(b"\n")
             yield Chunk(line, text, newlines)
             line += newlines

@@ -78,7 +78,7 @@ def to_stored(table: pa.Table, *, presorted: bool = False) -> pa.Table:
         table = table.sort_by("timestamp")
     arrays = []
     for field in STORED_SCHEMA:
-        column = table.column(field.name).combine_chunks() if field.name in table.column_names else None
+        column = _one_chunk(table.column(field.name)) if field.name in table.column_names else None
         if column is None:
             arrays.append(pa.nulls(table.num_rows, type=field.type))
         elif pa.types.is_dictionary(field.type):
@@ -88,6 +88,11 @@ def to_stored(table: pa.Table, *, presorted: bool = False) -> pa.Table:
         else:
             arrays.append(column.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=STORED_SCHEMA)
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its only chunk as it is (no copy), else its chunks concatenated."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def records_to_table(records: Sequence[Mapping[str, Any]]) -> pa.Table:
