@@ -76,7 +76,7 @@ _SERVICE_SHIFT: Final = pa.scalar(1 << 32, pa.int64())
 WRITE_THREADS: Final = 8
 #: Partitions encoded at once (at most the CPUs the process may use).
 ENCODE_THREADS: Final = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
-#: Chunks parsed at once (each is up to CHUNK_BYTES of text: this bounds memory too).
+#: Chunks parsed at once (each is about TEXT_BYTES of text: this bounds memory too).
 PARSE_THREADS: Final = 2
 
 _FIREHOSE_NAME: Final = re.compile(

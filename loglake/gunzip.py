@@ -32,9 +32,12 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; this keeps a bare environment working
     _FAST = ()
 
-#: Decompressed text handed out at once (the converter's memory is bounded by a few of these plus the
-#: object's rows as Arrow columns).
+#: Decompressed bytes one inflate call makes at most. It also sets what a corrupt stream loses: zlib drops the
+#: output of the call that meets the damage, so changing it changes what is recovered from damaged objects.
 CHUNK_BYTES: Final = 16 * 1024 * 1024
+#: Text handed to the parser at once, cut at line ends from the inflated pieces: smaller chunks than pieces
+#: spread better over the parsing threads and reuse their memory (a fresh 16 MB buffer costs page faults).
+TEXT_BYTES: Final = 4 * 1024 * 1024
 #: An object expanding beyond this is refused whole (Firehose writes at most 128 MB; this is a zip bomb).
 MAX_DECOMPRESSED_BYTES: Final = 1024 * 1024 * 1024
 
@@ -64,11 +67,13 @@ class GzipChunks:
         data: bytes,
         *,
         chunk_bytes: int = CHUNK_BYTES,
+        text_bytes: int = TEXT_BYTES,
         max_bytes: int = MAX_DECOMPRESSED_BYTES,
         inflaters: tuple[ModuleType, ...] | None = None,
     ) -> None:
         self.data = data
         self.chunk_bytes = chunk_bytes
+        self.text_bytes = text_bytes
         self.max_bytes = max_bytes
         self.inflaters = inflaters or INFLATERS
         self.problem: str | None = None
@@ -88,13 +93,22 @@ class GzipChunks:
             if cut < 0:
                 pending += piece
                 continue
-            # One copy of the piece at most (a fresh 16 MB costs page faults as much as the copy itself).
-            whole = not pending and cut == len(piece) - 1
-            text = piece if whole else b"".join((pending, memoryview(piece)[: cut + 1]))
+            view = memoryview(piece)
+            start = 0
+            while start <= cut:  # whole lines, about text_bytes at a time (a longer line whole)
+                end = start + max(1, self.text_bytes - len(pending))
+                if end <= cut:  # back to the last line end before it, or on to the first one after it
+                    end = piece.rfind(b"\n", start, end) + 1 or piece.find(b"\n", end) + 1
+                end = min(end, cut + 1)
+                # One copy at most (a fresh buffer costs page faults as much as the copy itself).
+                whole = not pending and start == 0 and end == len(piece)
+                text = piece if whole else b"".join((pending, view[start:end]))
+                pending = b""
+                newlines = text.count(b"\n")
+                yield Chunk(line, text, newlines)
+                line += newlines
+                start = end
             pending = piece[cut + 1 :]
-            newlines = text.count(b"\n")
-            yield Chunk(line, text, newlines)
-            line += newlines
         if pending and not self.too_large:
             yield Chunk(line, pending, 0)
 
@@ -188,4 +202,4 @@ def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[b
         return f"gzip stream is corrupt: {exc}"
 
 
-__all__ = ["CHUNK_BYTES", "INFLATERS", "MAX_DECOMPRESSED_BYTES", "Chunk", "GzipChunks"]
+__all__ = ["CHUNK_BYTES", "INFLATERS", "MAX_DECOMPRESSED_BYTES", "TEXT_BYTES", "Chunk", "GzipChunks"]

@@ -95,3 +95,25 @@ def test_zip_bombs_are_refused_with_either_inflater() -> None:
         g = GzipChunks(gzip.compress(b"\n" * 100_000), chunk_bytes=1000, max_bytes=50_000, inflaters=inflaters)
         list(g)
         assert g.too_large and g.problem is not None and "expands beyond" in g.problem
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+    last_newline=st.booleans(),
+    chunk_bytes=st.integers(1, 200),
+    text_bytes=st.integers(1, 200),
+)
+def test_chunks_are_whole_lines_of_about_text_bytes(
+    lines: list[bytes], last_newline: bool, chunk_bytes: int, text_bytes: int
+) -> None:
+    text = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    chunks = list(GzipChunks(gzip.compress(text), chunk_bytes=chunk_bytes, text_bytes=text_bytes).chunks())
+    assert b"".join(c.text for c in chunks) == text
+    line = 1
+    for i, c in enumerate(chunks):
+        assert c.first_line == line and c.newlines == c.text.count(b"\n")
+        assert c.text.endswith(b"\n") or i == len(chunks) - 1
+        # more than text_bytes only when one line (with what came before it in the previous piece) is longer
+        assert len(c.text) <= max(text_bytes, chunk_bytes) or c.newlines <= 1
+        line += c.newlines
