@@ -25,7 +25,13 @@ NO_WINDOW = ConvertOptions(max_age_ms=0, max_future_ms=0)
 
 def test_files_are_zstd_with_statistics_dictionaries_and_sorted_rows() -> None:
     records = [
-        {"timestamp": BASE_MS + (7 - i) * 1000, "service_name": "shop", "method": "GET", "status_code": 200 + i}
+        {
+            "timestamp": BASE_MS + (7 - i) * 1000,
+            "service_name": "shop",
+            "method": "GET",
+            "status_code": 200 + i,
+            "request_id": f"r{i}",
+        }
         for i in range(8)
     ]
     data = table_to_parquet(records_to_table(records))
@@ -35,6 +41,8 @@ def test_files_are_zstd_with_statistics_dictionaries_and_sorted_rows() -> None:
     assert all(c.compression == "ZSTD" for c in columns.values())
     ts = columns["timestamp"].statistics
     assert ts.has_min_max and ts.min == datetime.fromtimestamp(BASE_MS / 1000, tz=UTC)
+    assert columns["status_code"].statistics.has_min_max and columns["method"].statistics.has_min_max
+    assert columns["request_id"].statistics is None  # ids and free text: min/max would prune nothing
     assert "RLE_DICTIONARY" in columns["method"].encodings or "PLAIN_DICTIONARY" in columns["method"].encodings
     table = read_parquet(data)
     assert table.schema == STORED_SCHEMA
