@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -146,3 +147,29 @@ def test_strings_longer_than_their_field_are_cut_as_normalize_documents() -> Non
     (row,) = stored_rows(storage)
     assert len(row["path"]) == FIELDS_BY_NAME["path"].max_length and row["path"].endswith("…[truncated]")
     assert orjson.loads(row["extra"])["_loglake"]["truncated"] == ["path"]
+
+
+def test_outputs_do_not_depend_on_how_the_object_is_cut_into_chunks() -> None:
+    # Chunks are cut into sorted pieces in parallel and the pieces put together per partition: ties in time must
+    # keep line order, and routing by arrival must not depend on the chunking either.
+    rng = random.Random(7)
+    key = "raw/2026/11/22/10/loglake-access-logs-1-2026-11-22-10-05-00-1f2e3d4c-0000-1111-2222-333344445555.gz"
+    times = [BASE_MS + rng.randrange(-2, 3) * 1_800_000 + rng.randrange(3) for _ in range(40)] + [
+        BASE_MS - 86400_000 * 3
+    ]
+    lines = [
+        to_json_line(
+            normalize({"request_id": f"r{i}", "timestamp": rng.choice(times), "service_name": rng.choice("ab")})
+        )
+        for i in range(3000)
+    ]
+    lines[1234] = b"not json\n"
+    data = gzip.compress(b"".join(lines))
+    outputs = []
+    for chunk_bytes in (1 << 24, 5000, 777):
+        storage = MemoryStorage()
+        storage.put(key, data)
+        result = convert_object(storage, key, options=ConvertOptions(chunk_bytes=chunk_bytes))
+        assert result.rows_out_of_window > 0 and result.rows_quarantined == 1
+        outputs.append(storage.under("tables/") | storage.under("quarantine/"))
+    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) > 5
