@@ -214,9 +214,9 @@ class _Splitter:
             hours = pc.divide(ms, _HOUR)  # hours since the epoch (event times are after 2000: no negatives)
             self.tables.append(table.append_column("_hour", hours))
 
-    def partitions(self) -> Iterator[tuple[str, int, pa.Table]]:
-        """``(service, hour start ms, rows sorted by timestamp)`` per partition, in key order; the rows without
-        the partition key ``service_name``."""
+    def partitions(self) -> Iterator[tuple[str, int, pa.Table, pa.Array]]:
+        """``(service, hour start ms, rows, indices)`` per partition, in key order: ``rows.take(indices)`` are the
+        partition's rows sorted by timestamp, without the partition key ``service_name``."""
         if not self.tables:
             return
         table = pa.concat_tables(self.tables)
@@ -227,15 +227,17 @@ class _Splitter:
         order = sorted(range(len(names)), key=names.__getitem__)
         rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
         key = pc.add(pc.multiply(pc.take(rank, services.indices), _SERVICE_SHIFT), table.column("_hour"))
-        # A stable sort (Arrow's sort_indices is stable) of the keys alone, then one take of the stored columns: the
-        # partition keys and helper columns are never copied, and each partition is a slice of single chunks.
+        # A stable sort (Arrow's sort_indices is stable) of the keys alone. The stored columns are made one chunk
+        # each (a plain copy, cheaper than taking from many chunks), and each partition takes its rows from them
+        # when it is written, in the encoding threads. The partition key and helper columns are never copied.
         indices = pc.sort_indices(
             pa.table({"key": key, "timestamp": table.column("timestamp")}),
             sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
         )
         keys = pc.take(key, indices).combine_chunks()
-        table = table.drop_columns(["service_name", "_hour"]).take(indices)
-        n = table.num_rows
+        rows = table.drop_columns(["service_name", "_hour"]).combine_chunks()
+        del table
+        n = rows.num_rows
         starts = [
             0,
             *(i + 1 for i in pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1))).to_pylist()),
@@ -243,7 +245,7 @@ class _Splitter:
         ]
         for begin, stop in itertools.pairwise(starts):
             k = keys[begin].as_py()
-            yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, table.slice(begin, stop - begin)
+            yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, rows, indices.slice(begin, stop - begin)
 
 
 def convert_object(
@@ -329,9 +331,10 @@ def convert_object(
 
     stem = output_stem(key)
 
-    def write(part: tuple[str, int, pa.Table]) -> tuple[str, int, int]:
-        service, hour, rows = part
+    def write(part: tuple[str, int, pa.Table, pa.Array]) -> tuple[str, int, int]:
+        service, hour, source, indices = part
         with encoding:
+            rows = source.take(indices)
             body = table_to_parquet(to_stored(rows, presorted=True))
         out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
         storage.put(out_key, body)
