@@ -40,7 +40,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,9 +67,16 @@ logger = logging.getLogger(__name__)
 RAW_PREFIX: Final = "raw/"
 STAGE: Final = "converter"
 HOUR_MS: Final = 3_600_000
-#: Partitions encoded and uploaded at once.
+#: Typed scalars for the compute calls made on every object. Building them here, at import (the Lambda's cold
+#: start), also makes pyarrow take its one-time look for pandas, which imports pandas where it is installed
+#: (some 0.2 s; not in the Lambda layer): before the first object rather than inside it.
+_HOUR: Final = pa.scalar(HOUR_MS, pa.int64())
+_SERVICE_SHIFT: Final = pa.scalar(1 << 32, pa.int64())
+#: Partitions uploaded at once.
 WRITE_THREADS: Final = 8
-#: Chunks parsed at once (each is up to CHUNK_BYTES of text: this bounds memory too).
+#: Partitions encoded at once (at most the CPUs the process may use).
+ENCODE_THREADS: Final = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
+#: Chunks parsed at once (each is about TEXT_BYTES of text: this bounds memory too).
 PARSE_THREADS: Final = 2
 
 _FIREHOSE_NAME: Final = re.compile(
@@ -197,16 +206,17 @@ class _Splitter:
             assert self.arrival is not None
             routed = _note_out_of_window(table.filter(mask), direction)
             self.out_of_window += routed.num_rows
-            hour = self.arrival - self.arrival % HOUR_MS
+            hour = self.arrival // HOUR_MS
             self.tables.append(routed.append_column("_hour", pa.array([hour] * routed.num_rows, pa.int64())))
             table = table.filter(pc.invert(mask))
             ms = table.column("timestamp").cast(pa.int64())
         if table.num_rows:
-            hours = pc.multiply(pc.divide(ms, HOUR_MS), HOUR_MS)  # event times are after 2000: no negatives
+            hours = pc.divide(ms, _HOUR)  # hours since the epoch (event times are after 2000: no negatives)
             self.tables.append(table.append_column("_hour", hours))
 
-    def partitions(self) -> Iterator[tuple[str, int, pa.Table]]:
-        """``(service, hour start ms, rows sorted by timestamp)`` per partition, in key order."""
+    def partitions(self) -> Iterator[tuple[str, int, pa.Table, pa.Array]]:
+        """``(service, hour start ms, rows, indices)`` per partition, in key order: ``rows.take(indices)`` are the
+        partition's rows sorted by timestamp, without the partition key ``service_name``."""
         if not self.tables:
             return
         table = pa.concat_tables(self.tables)
@@ -216,21 +226,26 @@ class _Splitter:
         names = services.dictionary.to_pylist()
         order = sorted(range(len(names)), key=names.__getitem__)
         rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
-        hours = pc.divide(table.column("_hour"), HOUR_MS)
-        key = pc.add(pc.multiply(pc.take(rank, services.indices), 1 << 32), hours)
-        table = table.drop_columns(["_hour"]).append_column("_key", key)
-        table = table.sort_by([("_key", "ascending"), ("timestamp", "ascending")])
-        keys = table.column("_key").combine_chunks()
-        n = table.num_rows
+        key = pc.add(pc.multiply(pc.take(rank, services.indices), _SERVICE_SHIFT), table.column("_hour"))
+        # A stable sort (Arrow's sort_indices is stable) of the keys alone. The stored columns are made one chunk
+        # each (a plain copy, cheaper than taking from many chunks), and each partition takes its rows from them
+        # when it is written, in the encoding threads. The partition key and helper columns are never copied.
+        indices = pc.sort_indices(
+            pa.table({"key": key, "timestamp": table.column("timestamp")}),
+            sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
+        )
+        keys = pc.take(key, indices).combine_chunks()
+        rows = table.drop_columns(["service_name", "_hour"]).combine_chunks()
+        del table
+        n = rows.num_rows
         starts = [
             0,
             *(i + 1 for i in pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1))).to_pylist()),
             n,
         ]
-        table = table.drop_columns(["_key"])
         for begin, stop in itertools.pairwise(starts):
             k = keys[begin].as_py()
-            yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, table.slice(begin, stop - begin)
+            yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, rows, indices.slice(begin, stop - begin)
 
 
 def convert_object(
@@ -285,8 +300,10 @@ def convert_object(
     # and taken in order, so the result does not depend on the threads.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
-        for first_line, text in prefetch(iter(chunks)):
-            pending.append(pool.submit(parse_chunk, text, first_line, fast=options.fast))
+        for chunk in prefetch(chunks.chunks()):
+            pending.append(
+                pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
+            )
             if len(pending) >= PARSE_THREADS:
                 take(pending.popleft().result())
         while pending:
@@ -314,14 +331,18 @@ def convert_object(
 
     stem = output_stem(key)
 
-    def write(part: tuple[str, int, pa.Table]) -> tuple[str, int, int]:
-        service, hour, rows = part
-        body = table_to_parquet(to_stored(rows, presorted=True))
+    def write(part: tuple[str, int, pa.Table, pa.Array]) -> tuple[str, int, int]:
+        service, hour, source, indices = part
+        with encoding:
+            rows = source.take(indices)
+            body = table_to_parquet(to_stored(rows, presorted=True))
         out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
         storage.put(out_key, body)
         return out_key, rows.num_rows, len(body)
 
-    # Encoding releases the GIL and S3 puts wait on the network: a few threads write partitions at once.
+    # S3 puts wait on the network: several partitions are written at once. Encoding is CPU work: more encoders
+    # than CPUs only contend (for the GIL between Arrow calls, for memory), so fewer of them run at once.
+    encoding = threading.BoundedSemaphore(ENCODE_THREADS)
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         for out_key, rows_written, size in pool.map(write, splitter.partitions()):
             result.outputs.append(out_key)

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import io
 import queue
+import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -41,23 +41,22 @@ import pyarrow.json as pajson
 
 from loglake import quarantine
 from loglake.errors import RecordError
+from loglake.gunzip import CHUNK_BYTES, GzipChunks
 from loglake.parquet import ROW_SCHEMA, records_to_row_table
 from loglake.schema import DOUBLE, FIELDS, FIELDS_BY_NAME, INT32, INT64, STRING, TIMESTAMP, normalize
 
 T = TypeVar("T")
 
-#: Decompressed text handed to the parser at once (the converter's memory is bounded by a few of these plus
-#: the object's rows as Arrow columns).
-CHUNK_BYTES: Final = 16 * 1024 * 1024
 #: Below this size a chunk the fast path refused is read line by line instead of being halved again.
 MIN_FAST_BYTES: Final = 64 * 1024
 #: Arrow JSON reader block size (blocks are parsed in parallel); lines are far shorter.
 BLOCK_BYTES: Final = 2 * 1024 * 1024
-#: An object expanding beyond this is refused whole (Firehose writes at most 128 MB; this is a zip bomb).
-MAX_DECOMPRESSED_BYTES: Final = 1024 * 1024 * 1024
 
 _MARKER_NEEDLE: Final = b'"' + quarantine.MARKER.encode() + b'"'
-_BOM: Final = b"\xef\xbb\xbf"
+#: A UTF-8 byte-order mark, as RE2 reads binary data (byte by byte, as Latin-1).
+_BOM_RE: Final = r"\xef\xbb\xbf"
+#: An object ending where another one starts: two objects on one line (JSON whitespace but no newline between).
+_OBJECTS_ON_ONE_LINE: Final = r"\}[ \t\r]*\{"
 #: Exactly what :func:`loglake.schema.format_timestamp` writes.
 _CANONICAL_TS: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 _SERVICE_RE: Final = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -70,8 +69,13 @@ _INT_BOUNDS: Final = {
     if f.type in (INT32, INT64)
 }
 
+#: One block per chunk is parsed at a time: chunks are parsed in parallel (:mod:`loglake.convert`), and on the
+#: converter's single vCPU Arrow's own threads would only add overhead.
+_READ_OPTIONS: Final = pajson.ReadOptions(use_threads=False, block_size=BLOCK_BYTES)
+
 #: What the JSON reader is told: the row schema with ``timestamp`` as text, checked before it is cast.
 _READ_SCHEMA: Final = pa.schema([pa.field(f.name, pa.string()) if f.name == "timestamp" else f for f in ROW_SCHEMA])
+_PARSE_OPTIONS: Final = pajson.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="error")
 
 
 @dataclass(slots=True)
@@ -100,6 +104,11 @@ class Parsed:
         """All rows, in line order, as one table of :data:`loglake.parquet.ROW_SCHEMA`."""
         return pa.concat_tables(self.tables) if self.tables else ROW_SCHEMA.empty_table()
 
+    def add_fast(self, table: pa.Table, size: int) -> None:
+        self.tables.append(table)
+        self.lines += table.num_rows
+        self.fast_bytes += size
+
     def extend(self, other: Parsed) -> None:
         self.tables.extend(other.tables)
         self.rejected.extend(other.rejected)
@@ -108,73 +117,7 @@ class Parsed:
         self.slow_bytes += other.slow_bytes
 
 
-# --------------------------------------------------------------------------- decompression
-
-
-class GzipChunks:
-    """Iterate over ``(first line number, text)`` chunks of a gzip object's content, each ending at a line end.
-
-    Decompression is streamed, so at most about ``2 * chunk_bytes`` of text is held at once. Concatenated gzip
-    members are read in turn. What cannot be decompressed ends the iteration; :attr:`problem` then says why
-    (a truncated or corrupt stream, trailing garbage, or a zip bomb), and the text read until then has been
-    yielded — its partial last line included, so that it is rejected as a line rather than lost unseen.
-    """
-
-    def __init__(self, data: bytes, *, chunk_bytes: int = CHUNK_BYTES, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> None:
-        self.data = data
-        self.chunk_bytes = chunk_bytes
-        self.max_bytes = max_bytes
-        self.problem: str | None = None
-        self.too_large = False
-        self.decompressed_bytes = 0
-
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        pending = b""
-        line = 1
-        for piece in self._pieces():
-            buf = pending + piece if pending else piece
-            cut = buf.rfind(b"\n")
-            if cut < 0:
-                pending = buf
-                continue
-            text, pending = buf[: cut + 1], buf[cut + 1 :]
-            yield line, text
-            line += text.count(b"\n")
-        if pending and not self.too_large:
-            yield line, pending
-
-    def _pieces(self) -> Iterator[bytes]:
-        d = zlib.decompressobj(wbits=31)
-        src: bytes = self.data
-        try:
-            while True:
-                out = d.decompress(src, self.chunk_bytes)
-                src = d.unconsumed_tail
-                if out:
-                    self.decompressed_bytes += len(out)
-                    if self.decompressed_bytes > self.max_bytes:
-                        self.too_large = True
-                        self.problem = f"object expands beyond {self.max_bytes:,} bytes; split it into smaller objects"
-                        return
-                    yield out
-                if d.eof:
-                    rest = d.unused_data
-                    if not rest.strip(b"\x00"):
-                        return
-                    if rest[:2] != b"\x1f\x8b":
-                        self.problem = f"{len(rest):,} bytes after the end of the gzip stream are not gzip"
-                        return
-                    d, src = zlib.decompressobj(wbits=31), rest  # another gzip member
-                    continue
-                if not out and not src:
-                    tail = d.flush()
-                    if tail:
-                        self.decompressed_bytes += len(tail)
-                        yield tail
-                    self.problem = "gzip stream is truncated (the object ended before the gzip trailer)"
-                    return
-        except zlib.error as exc:
-            self.problem = f"gzip stream is corrupt: {exc}"
+# --------------------------------------------------------------------------- read-ahead
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
@@ -217,14 +160,22 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_chunk(text: bytes, first_line: int, *, fast: bool = True) -> Parsed:
+def parse_chunk(text: bytes, first_line: int, *, fast: bool = True, newlines: int | None = None) -> Parsed:
     """Rows and rejected lines of ``text`` (whole lines; the first is line number ``first_line``).
 
     ``fast=False`` reads every line through the reference path (used by tests to compare both paths).
+    ``newlines`` is ``text.count(b"\n")`` when the caller has counted it already (:meth:`GzipChunks.chunks`).
     """
     out = Parsed()
+    if fast:
+        # The common case: the fast path vouches for the whole chunk at once. A marker line never passes it (the
+        # marker key is no field of the schema), so markers need looking for only when it refuses the chunk.
+        table = _read_fast(text, newlines)
+        if table is not None:
+            out.add_fast(table, len(text))
+            return out
     if _MARKER_NEEDLE not in text:
-        _parse_segment(text, first_line, out, fast)
+        _parse_segment(text, first_line, out, fast, refused=fast)
         return out
     # Marker lines (and any line naming the marker key) are read one by one, in place, so row order is kept.
     start = 0
@@ -245,13 +196,12 @@ def parse_chunk(text: bytes, first_line: int, *, fast: bool = True) -> Parsed:
     return out
 
 
-def _parse_segment(text: bytes, first_line: int, out: Parsed, fast: bool) -> None:
+def _parse_segment(text: bytes, first_line: int, out: Parsed, fast: bool, *, refused: bool = False) -> None:
+    """``refused``: the fast path has already refused exactly this text."""
     if fast:
-        table = _read_fast(text)
+        table = None if refused else _read_fast(text)
         if table is not None:
-            out.tables.append(table)
-            out.lines += table.num_rows
-            out.fast_bytes += len(text)
+            out.add_fast(table, len(text))
             return
         if len(text) > MIN_FAST_BYTES:
             cut = text.find(b"\n", len(text) // 2)
@@ -305,24 +255,28 @@ def _nonblank_lines(text: bytes) -> int:
     return sum(1 for line in text.split(b"\n") if line.strip())
 
 
+def _any(mask: Any) -> bool:
+    """True when some value of a boolean array is true."""
+    return bool(pc.any(mask).as_py())
+
+
 def _all(mask: Any) -> bool:
     """True when no value of a boolean array is false (nulls count as true: absent optional values)."""
     return not pc.any(pc.invert(mask)).as_py()
 
 
-def _read_fast(text: bytes) -> pa.Table | None:
+def _read_fast(text: bytes, newlines: int | None = None) -> pa.Table | None:
     """Rows of ``text`` if every line is exactly what the reference path would accept unchanged, else None."""
-    if _BOM in text:  # Arrow skips a byte-order mark that orjson refuses
-        return None
     try:
-        table = pajson.read_json(
-            io.BytesIO(text),
-            read_options=pajson.ReadOptions(use_threads=True, block_size=BLOCK_BYTES),
-            parse_options=pajson.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="error"),
-        )
+        table = pajson.read_json(io.BytesIO(text), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
     except (pa.ArrowException, ValueError):
         return None
-    if table.num_rows != _nonblank_lines(text):  # e.g. two objects on one line
+    whole = _as_binary(text)
+    # Arrow skips a byte-order mark at the start of each block it parses (blocks start at line starts); orjson
+    # refuses one.
+    if _any(pc.match_substring_regex(whole, _BOM_RE)):
+        return None
+    if not _one_object_per_line(text, whole, table.num_rows, newlines):
         return None
     try:
         table.validate(full=True)  # UTF-8 of every string
@@ -338,6 +292,28 @@ def _read_fast(text: bytes) -> pa.Table | None:
     if table.num_rows and (pc.min(ms).as_py() < _MIN_MS or pc.max(ms).as_py() >= _MAX_MS):
         return None
     return table.set_column(table.schema.get_field_index("timestamp"), ROW_SCHEMA.field("timestamp"), ts)
+
+
+def _as_binary(text: bytes) -> pa.Array:
+    """``text`` as a one-value Arrow binary array, without a copy, for Arrow's string kernels (which scan it
+    without holding the GIL)."""
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(text)))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(text)])
+
+
+def _one_object_per_line(text: bytes, whole: pa.Array, rows: int, newlines: int | None) -> bool:
+    """Whether the JSON reader found exactly one object on each non-blank line of ``text`` (it reads objects
+    separated by any whitespace, and skips blank lines).
+
+    Cheaply, without splitting the lines: the lines number ``rows`` and no object ends on the line where another
+    one starts (``}`` followed by ``{`` with only spaces, tabs or carriage returns between). Then no line holds
+    two objects' starts, so there are at least as many non-blank lines as rows; and at most as many, since there
+    are only ``rows`` lines. Otherwise the non-blank lines are counted one by one.
+    """
+    lines = (text.count(b"\n") if newlines is None else newlines) + (0 if text.endswith(b"\n") or not text else 1)
+    if lines == rows and not _any(pc.match_substring_regex(whole, _OBJECTS_ON_ONE_LINE)):
+        return True
+    return _nonblank_lines(text) == rows
 
 
 def _rows_are_canonical(table: pa.Table) -> bool:

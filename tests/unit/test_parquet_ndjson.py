@@ -267,3 +267,40 @@ def test_whole_object_stream_and_line_numbers_across_chunks() -> None:
         rows += parsed.table.num_rows
         rejected += [r.line for r in parsed.rejected]
     assert rows == 99 and rejected == [78]
+
+
+def test_a_byte_order_mark_where_arrow_would_skip_it_still_goes_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrow skips a byte-order mark at the start of each block it parses; orjson refuses the line. Small blocks,
+    # and the mark on each line in turn, so that some lines start a block.
+    monkeypatch.setattr(ndjson, "_READ_OPTIONS", ndjson.pajson.ReadOptions(use_threads=False, block_size=300))
+    for bom_line in range(1, 12):
+        lines = [good_line(i) for i in range(12)]
+        lines[bom_line] = b"\xef\xbb\xbf" + lines[bom_line]
+        text = b"".join(lines)
+        fast = parse_chunk(text, 1)
+        assert (fast.table.to_pylist(), [(r.line, r.reason) for r in fast.rejected]) == reference(text)
+        assert [r.line for r in fast.rejected] == [bom_line + 1]
+
+
+def test_two_objects_on_a_line_are_caught_even_when_a_blank_line_evens_the_count() -> None:
+    # As many lines as rows, yet one line holds two objects (and one line none): not one row per line.
+    two = good_line(1).rstrip(b"\n") + b" \t" + good_line(2)
+    text = good_line(0) + b"\n" + two + good_line(3)
+    fast = parse_chunk(text, 1)
+    assert (fast.table.to_pylist(), [(r.line, r.reason) for r in fast.rejected]) == reference(text)
+    assert [r.line for r in fast.rejected] == [3] and fast.lines == 3
+
+
+def test_the_caller_may_pass_the_newline_count() -> None:
+    text = b"".join(good_line(i) for i in range(10))
+    assert parse_chunk(text, 1, newlines=10).table.num_rows == 10
+    # a wrong count only costs the exact count, never a wrong answer
+    assert parse_chunk(text, 1, newlines=3).table.num_rows == 10
+
+
+def test_a_marker_line_inside_a_canonical_chunk_is_still_a_marker() -> None:
+    marker = orjson.dumps({"_loglake_quarantine": {"stage": "transformer", "reason": "bad", "raw": "x"}}) + b"\n"
+    lines = [good_line(i) for i in range(1000)]
+    lines[500] = marker
+    parsed = parse_chunk(b"".join(lines), 1)
+    assert parsed.table.num_rows == 999 and [(r.line, r.marker is not None) for r in parsed.rejected] == [(501, True)]
