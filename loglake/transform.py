@@ -41,20 +41,36 @@ import re
 import secrets
 import time
 import traceback
+from binascii import hexlify
 from collections.abc import Callable, Mapping
+from hashlib import sha256
 from typing import Any, Final
 
 import orjson
 
 from loglake import quarantine
 from loglake.errors import ConfigError, RecordError
-from loglake.fastpath import essentials, format_ms
+from loglake.fastpath import (
+    _MAX_IP,
+    _MAX_PATH,
+    _MAX_REQUEST_ID,
+    _MAX_STATUS,
+    _MILLIS_Z,
+    _MIN_LATENCY,
+    _MIN_STATUS,
+    _second_ms,
+    _valid_services,
+    essentials,
+    format_ms,
+    row_builder,
+)
+from loglake.formats.combined import event_of, match_combined, parse_clf_time
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_record
 from loglake.routes import RouteNormalizer
 from loglake.sampling import Sampler
-from loglake.schema import normalize
+from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
 from loglake.storage import LocalStorage, open_storage
@@ -136,6 +152,13 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
     return None
 
 
+_INF: Final = float("inf")
+#: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
+_NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
+#: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
+_SAFE_DIGITS: Final = 640
+_MIN_MS: Final = 946_684_800_000
+_MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
@@ -173,6 +196,13 @@ class Transformer:
         self.sampler = Sampler.from_settings(settings.sampling)
         self.sink = sink or MetricsSink(settings.metrics_path)
         self.routes = RouteNormalizer(self.scrubber.scrub_text)
+        self._kept_row = row_builder(self.scrubber, settings.default_service)
+        # Log lines carry no service: theirs is the default one, with its sampling rule.
+        try:
+            self._line_service: str | None = validate_service_name(settings.default_service)
+        except RecordError:
+            self._line_service = None
+        self._line_rule = self.sampler.rule_for(settings.default_service)
         self.clock = clock
 
     # ------------------------------------------------------------------ the invocation
@@ -243,65 +273,189 @@ class Transformer:
         record_id = record["recordId"]
         default_service = self.settings.default_service
         # Firehose always sends the arrival time; without one, the invocation's time fills missing timestamps.
-        arrival_ms = _arrival_ms(record)
-        if arrival_ms is None:
-            arrival_ms = now_ms
-        fallback_ms = arrival_ms
-        context = _record_context(record)
+        arrival_ms = record.get("approximateArrivalTimestamp")
+        if type(arrival_ms) is not int:
+            arrival_ms = _arrival_ms(record)
+            if arrival_ms is None:
+                arrival_ms = now_ms
         encoded = record.get("data")
         try:
-            if not isinstance(encoded, str | bytes):
+            if type(encoded) is not str and not isinstance(encoded, str | bytes):
                 raise TypeError
             data = binascii.a2b_base64(encoded, strict_mode=True)
         except (binascii.Error, TypeError, ValueError):
             text = str(encoded)[:4096].encode()
-            marker = self._quarantine_line(text, None, "the record's data is not valid base64", record_id, context)
-            counts.append((default_service, fallback_ms, "Quarantined", 1))
+            marker = self._quarantine_line(
+                text, None, "the record's data is not valid base64", record_id, _record_context(record)
+            )
+            counts.append((default_service, arrival_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
-
+        if data and data[0] not in _NOT_A_LINE and b"\n" not in data:  # one access-log line, as agents send
+            answer = self._log_line(record, record_id, data, arrival_ms, observations)
+            if answer is not None:
+                return answer
         decoded = decode_record(data)
         out: list[bytes] = []
-        # The hot loop: locals only; one observation tuple per event, counted once per invocation.
+        self._events(decoded.events, record, out, observations, counts, arrival_ms)
+        if decoded.failures or decoded.control_messages:
+            context = _record_context(record)
+            for raw, reason in decoded.failures:
+                out.append(self._quarantine_line(raw, None, reason, record_id, context))
+                counts.append((default_service, arrival_ms, "Quarantined", 1))
+            if decoded.control_messages:
+                counts.append((default_service, arrival_ms, "ControlMessages", decoded.control_messages))
+        if not out:
+            return {"recordId": record_id, "result": "Dropped", "data": ""}
+        return _ok(record_id, out)
+
+    def _events(
+        self,
+        events: list[tuple[dict[str, Any], bytes | None]],
+        record: Mapping[str, Any],
+        out: list[bytes],
+        observations: list[tuple[Any, ...]],
+        counts: list[tuple[str, int, str, int]],
+        arrival_ms: int,
+    ) -> None:
+        """The hot loop: validate, count, sample each event; the lines of the kept ones go to ``out``.
+
+        Locals only; the canonical form is checked inline (anything else goes through
+        :func:`~loglake.fastpath.essentials`, the schema's rules); one observation tuple per event, counted
+        once per invocation by :meth:`RedMetrics.ingest`.
+        """
+        default_service = self.settings.default_service
         observe = observations.append
-        route_of, decide = self.routes, self.sampler.decide_values
+        route_cached, route_of = self.routes.cached, self.routes
         rule_get, default_rule = self.sampler.services.get, self.sampler.default
-        for event, raw in decoded.events:
+        second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
+        kept_row = self._kept_row
+        for event, raw in events:
             try:
-                service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
+                get = event.get
+                status = get("status_code")
+                latency = get("latency_ms")
+                request_id = get("request_id")
+                path = get("path")
+                ip = get("ip_address")
+                service = get("service_name")
+                ts = get("timestamp")
+                if not (
+                    type(ts) is str
+                    and (base := second_get(ts[:20])) is not None
+                    and (millis := millis_get(ts[20:])) is not None
+                    and (status is None or (type(status) is int and _MIN_STATUS <= status <= _MAX_STATUS))
+                    and (latency is None or (type(latency) is float and _MIN_LATENCY <= latency < _INF))
+                    and (request_id is None or (type(request_id) is str and len(request_id) <= _MAX_REQUEST_ID))
+                    and (path is None or (type(path) is str and len(path) <= _MAX_PATH))
+                    and (ip is None or (type(ip) is str and len(ip) <= _MAX_IP))
+                    and type(service) is str
+                    and service in valid_services
+                ):
+                    service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
+                else:
+                    ts = base + millis
                 rule = rule_get(service, default_rule)
                 if ip is not None and rule.truncate_ip:
                     ip = truncate_ip(ip)
-                rate = decide(service, status, latency, request_id)
+                # Sampler.decide_values, inline.
+                if (
+                    (status is not None and (status >= 400 or status < 100))
+                    or (latency is not None and latency >= rule.slow_ms)
+                    or request_id is None
+                    or rule.rate >= 1.0
+                ):
+                    rate: float | None = 1.0
+                elif rule.rate <= 0.0:
+                    rate = None
+                else:
+                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < rule.threshold
+                    rate = rule.rate if keep else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
-                out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
-                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
+                out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
+                counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
             except Exception as exc:  # a bug on one event quarantines that event, not its neighbours
-                out.append(self._internal_error_line(raw, event, exc, record_id, context))
-                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
+                out.append(self._internal_error_line(raw, event, exc, record["recordId"], _record_context(record)))
+                counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
-            route = None if latency is None else route_of(path)
+            if latency is None:
+                route = None
+            else:
+                route = route_cached(path) if path else None
+                if route is None:
+                    route = route_of(path)
             if rate is None:
                 observe((service, ts // 60_000, status, latency, route, ip, "SampledOut"))
                 continue
             outcome = "Kept"
-            try:  # kept: scrubbed, then validated whole for storage
-                out.append(self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip))
+            try:  # kept: scrubbed, then validated whole for storage (the common shape in one pass)
+                line = kept_row(event, ts, rate, rule.truncate_ip)
+                out.append(line or self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip))
             except RecordError as exc:
-                out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
+                out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 outcome = "Quarantined"
             except Exception as exc:
-                out.append(self._internal_error_line(raw, event, exc, record_id, context))
+                out.append(self._internal_error_line(raw, event, exc, record["recordId"], _record_context(record)))
                 outcome = "Quarantined"
             observe((service, ts // 60_000, status, latency, route, ip, outcome))
-        for raw, reason in decoded.failures:
-            out.append(self._quarantine_line(raw, None, reason, record_id, context))
-            counts.append((default_service, fallback_ms, "Quarantined", 1))
-        if decoded.control_messages:
-            counts.append((default_service, fallback_ms, "ControlMessages", decoded.control_messages))
-        if not out:
+
+    def _log_line(
+        self,
+        record: Mapping[str, Any],
+        record_id: Any,
+        data: bytes,
+        arrival_ms: int,
+        observations: list[tuple[Any, ...]],
+    ) -> dict[str, Any] | None:
+        """A record of one access-log line, in its common form; None leaves it to the general path.
+
+        The same steps as :func:`decode_record` and :meth:`_events` take for such a line, without building
+        the event of a line that is sampled out: the line is matched and its time, IP and status validated;
+        a kept line becomes its event only then. Anything unusual (no match, a time outside the schema's
+        range, an IP longer than its field, an invalid default service) returns None before anything is
+        counted, and the general path then decides and words it.
+        """
+        service = self._line_service
+        line = data.strip()
+        if service is None or not line:
+            return None
+        m = match_combined(line.decode("utf-8", "replace").strip())
+        if m is None:
+            return None
+        host, when, status, size = m.group(2, 5, 7, 8)
+        if len(host) > _MAX_IP or len(size) >= _SAFE_DIGITS:
+            return None
+        try:
+            ts = parse_clf_time(when)
+        except RecordError:
+            return None
+        if not _MIN_MS <= ts < _MAX_MS:
+            return None
+        status_code = None if status == "-" else int(status)
+        rule = self._line_rule
+        ip = truncate_ip(host) if rule.truncate_ip else host
+        request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
+        if (status_code is not None and (status_code >= 400 or status_code < 100)) or rule.rate >= 1.0:
+            rate = 1.0
+        elif rule.rate > 0.0 and sha256(request_id).digest() < rule.threshold:
+            rate = rule.rate
+        else:
+            observations.append((service, ts // 60_000, status_code, None, None, ip, "SampledOut"))
             return {"recordId": record_id, "result": "Dropped", "data": ""}
-        return _ok(record_id, out)
+        event = event_of(m, request_id.decode(), ts)
+        outcome = "Kept"
+        try:
+            out = self._kept_row(event, ts, rate, rule.truncate_ip)
+            if out is None:
+                out = self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip)
+        except RecordError as exc:
+            out = self._quarantine_line(line, event, str(exc), record_id, _record_context(record))
+            outcome = "Quarantined"
+        except Exception as exc:
+            out = self._internal_error_line(line, event, exc, record_id, _record_context(record))
+            outcome = "Quarantined"
+        observations.append((service, ts // 60_000, status_code, None, None, ip, outcome))
+        return {"recordId": record_id, "result": "Ok", "data": binascii.b2a_base64(out, newline=False).decode()}
 
     def _kept_line(
         self, event: Mapping[str, Any], ts: int, arrival_ms: int | None, rate: float, truncate: bool
