@@ -18,6 +18,7 @@ Example
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Final
@@ -188,31 +189,24 @@ _second_text: dict[int, str] = {}
 
 # --------------------------------------------------------------------------- kept rows
 
-#: How :func:`row_builder` treats each schema field.
-_ID, _TIME, _SERVICE, _TEXT, _URL, _QUERY, _USER, _IP, _STATUS, _COUNT, _LATENCY, _RATE, _EXTRA = range(13)
-_HANDLING: Final = {
-    "request_id": _ID,
-    "trace_id": _ID,
-    "timestamp": _TIME,
-    "service_name": _SERVICE,
-    "method": _TEXT,
-    "user_agent": _TEXT,
-    "level": _TEXT,
-    "path": _URL,
-    "referer": _URL,
-    "query_params": _QUERY,
-    "user_id": _USER,
-    "ip_address": _IP,
-    "status_code": _STATUS,
-    "bytes_sent": _COUNT,
-    "latency_ms": _LATENCY,
-    "sample_rate": _RATE,
-    "extra": _EXTRA,
-}
-_LIMITS: Final = {f.name: f.max_length for f in FIELDS_BY_NAME.values() if f.max_length is not None}
-_INF: Final = float("inf")
+#: How :func:`row_builder` treats each schema field: text scrubbed through a memo, ids (scrubbed only when
+#: they hold an e-mail address), the timestamp, the service, numbers within a range, user ids, IPs.
+_MEMO, _ID, _TIME, _SERVICE, _INT, _FLOAT, _USER, _IP, _EXTRA = range(9)
+_MAX_FLOAT: Final = sys.float_info.max
+_MISSING: Final = object()
+_DECLINE: Final = object()
+#: Fields outside the schema whose texts add up to more than this are not memoised.
+_EXTRA_MEMO_CHARS: Final = 512
 
 KeptRow = Callable[[Mapping[str, Any], int, float, bool], "bytes | None"]
+
+
+def _limits(name: str) -> tuple[float, float]:
+    field = FIELDS_BY_NAME[name]
+    return (
+        field.minimum if field.minimum is not None else -_MAX_FLOAT,
+        field.maximum if field.maximum is not None else _MAX_FLOAT,
+    )
 
 
 def row_builder(scrubber: Scrubber, default_service: str | None) -> KeptRow:
@@ -227,96 +221,151 @@ def row_builder(scrubber: Scrubber, default_service: str | None) -> KeptRow:
     the caller takes the general path, which then decides (and words any refusal).
     ``tests/unit/test_fastpath.py`` holds the two to agreeing.
     """
-    handling_get = _HANDLING.get
-    text_get = scrubber._text_memo.get
-    url_get = scrubber._url_memo.get
-    query_get = scrubber._query_memo.get
-    scrub_text, scrub_url, scrub_query = scrubber.scrub_text, scrubber.scrub_url, scrubber.scrub_query
-    hash_memo_get, hash_value, scrub_ip = scrubber._hash_memo.get, scrubber.hash, scrubber.scrub_ip
+    memo = (scrubber._text_memo.get, scrubber.scrub_text)
+    specs: dict[str, tuple[Any, ...]] = {
+        "request_id": (_ID, FIELDS_BY_NAME["request_id"].max_length),
+        "trace_id": (_ID, FIELDS_BY_NAME["trace_id"].max_length),
+        "timestamp": (_TIME,),
+        "service_name": (_SERVICE,),
+        "method": (_MEMO, *memo, FIELDS_BY_NAME["method"].max_length),
+        "user_agent": (_MEMO, *memo, FIELDS_BY_NAME["user_agent"].max_length),
+        "level": (_MEMO, *memo, FIELDS_BY_NAME["level"].max_length),
+        "path": (_MEMO, scrubber._url_memo.get, scrubber.scrub_url, FIELDS_BY_NAME["path"].max_length),
+        "referer": (_MEMO, scrubber._url_memo.get, scrubber.scrub_url, FIELDS_BY_NAME["referer"].max_length),
+        "query_params": (
+            _MEMO,
+            scrubber._query_memo.get,
+            scrubber.scrub_query,
+            FIELDS_BY_NAME["query_params"].max_length,
+        ),
+        "user_id": (_USER, FIELDS_BY_NAME["user_id"].max_length),
+        "ip_address": (_IP, FIELDS_BY_NAME["ip_address"].max_length),
+        "status_code": (_INT, *_limits("status_code")),
+        "bytes_sent": (_INT, *_limits("bytes_sent")),
+        "latency_ms": (_FLOAT, *_limits("latency_ms")),
+        "sample_rate": (_FLOAT, *_limits("sample_rate")),
+        "extra": (_EXTRA,),
+    }
+    assert set(specs) == set(FIELDS_BY_NAME)
+    specs_get = specs.get
+    scrub_text, scrub_ip = scrubber.scrub_text, scrubber.scrub_ip
+    ip_memos: tuple[dict[str, str], dict[str, str]] = ({}, {})  # without, with truncation
+    hash_memo_get, hash_value = scrubber._hash_memo.get, scrubber.hash
     extra_entry = scrubber.extra_entry
-    limits = _LIMITS
+    extra_memo: dict[tuple[Any, ...], Any] = {}
+    extra_memo_get = extra_memo.get
     dumps = orjson.dumps
     try:
         fill = validate_service_name(default_service) if default_service else None
     except RecordError:
         fill = None  # normalize refuses events without a service: the general path says so
 
+    def extra_text(unknown: list[tuple[str, Any]], filled: bool) -> Any:
+        """``extra`` of the fields outside the schema (scrubbed) and the fill note, or _DECLINE."""
+        fields: dict[str, Any] = {}
+        dropped: list[str] = []
+        for key, value in unknown:
+            entry = extra_entry(key, value, dropped)
+            if entry is not None:
+                if entry[0] != key:  # scrubbing rewrote the name: the general path orders such keys
+                    return _DECLINE
+                fields[key] = entry[1]
+        if dropped:
+            note = fields.get(PIPELINE_NOTE_KEY)
+            note = dict(note) if isinstance(note, dict) else {}
+            note["dropped"] = sorted(set(dropped))
+            fields[PIPELINE_NOTE_KEY] = note
+        return extra_of(fields, {"filled": ["service_name"]} if filled else {})
+
     def row(event: Mapping[str, Any], ts: int, rate: float, truncate_ip: bool) -> bytes | None:
         rec: dict[str, Any] = {}
-        unknown: dict[str, Any] | None = None
+        unknown: list[tuple[str, Any]] | None = None
         try:
             for key, value in event.items():
-                how = handling_get(key)
-                if how is None:
+                spec = specs_get(key)
+                if spec is None:
                     if unknown is None:
-                        unknown = {}
-                        dropped: list[str] = []
-                    entry = extra_entry(key, value, dropped)
-                    if entry is not None:
-                        if entry[0] != key:  # scrubbing rewrote the name: the general path orders such keys
-                            return None
-                        unknown[key] = entry[1]
+                        unknown = []
+                    unknown.append((key, value))
                     continue
                 if value is None:
                     continue
-                if how == _TIME:
-                    value = ts  # as essentials() read it
-                elif how <= _IP:  # text fields, scrubbed first and then held to their limits
+                how = spec[0]
+                if how == _MEMO:
                     if type(value) is not str:
                         return None
-                    if how == _ID:  # ids are rewritten only if they hold an e-mail address
-                        if "@" in value or "%40" in value:
-                            value = scrub_text(value)
-                    elif how == _SERVICE:
-                        if value not in _valid_services and not _known_service(value):
-                            return None
-                    elif how == _TEXT:
-                        value = text_get(value) or scrub_text(value)
-                    elif how == _URL:
-                        value = url_get(value) or scrub_url(value)
-                    elif how == _QUERY:
-                        value = query_get(value) or scrub_query(value)
-                    elif how == _USER:
-                        if value:
-                            value = hash_memo_get(("user", value)) or hash_value("user", value)
-                    else:
-                        value = scrub_ip(value, truncate=truncate_ip)
-                    if len(value) > limits[key]:
+                    value = spec[1](value) or spec[2](value)
+                    if len(value) > spec[3]:
                         return None
-                elif how == _STATUS:
-                    if type(value) is not int or not _MIN_STATUS <= value <= _MAX_STATUS:
+                elif how == _INT:
+                    if type(value) is not int or not spec[1] <= value <= spec[2]:
                         return None
-                elif how == _COUNT:
-                    if type(value) is not int or value < 0:
-                        return None
-                elif how == _LATENCY:
-                    if type(value) is int and value >= _MIN_LATENCY:
+                elif how == _FLOAT:
+                    if type(value) is int:
                         value = float(value)
-                    elif type(value) is not float or not _MIN_LATENCY <= value < _INF:
+                    if type(value) is not float or not spec[1] <= value <= spec[2]:
                         return None
-                elif how == _RATE:
-                    if type(value) is not float or not 0.0 <= value <= 1.0:
+                elif how == _TIME:
+                    value = ts  # as essentials() read it
+                elif how == _ID:  # ids are rewritten only if they hold an e-mail address
+                    if type(value) is not str:
+                        return None
+                    if "@" in value or "%40" in value:
+                        value = scrub_text(value)
+                    if len(value) > spec[1]:
+                        return None
+                elif how == _SERVICE:
+                    if type(value) is not str or (value not in _valid_services and not _known_service(value)):
+                        return None
+                elif how == _IP:
+                    if type(value) is not str:
+                        return None
+                    ip_memo = ip_memos[truncate_ip]
+                    scrubbed = ip_memo.get(value)
+                    if scrubbed is None:
+                        scrubbed = scrub_ip(value, truncate=truncate_ip)
+                        if len(value) <= 64:  # addresses repeat; the memo stays small
+                            if len(ip_memo) >= 16384:
+                                ip_memo.clear()
+                            ip_memo[value] = scrubbed
+                    value = scrubbed
+                    if len(value) > spec[1]:
+                        return None
+                elif how == _USER:
+                    if type(value) is not str:
+                        return None
+                    if value:
+                        value = hash_memo_get(("user", value)) or hash_value("user", value)
+                    if len(value) > spec[1]:
                         return None
                 else:  # extra: merged with the fields outside the schema by the general path
                     return None
                 rec[key] = value
             if "timestamp" not in rec:
                 return None
-            notes: dict[str, Any] = {}
-            if "service_name" not in rec:
+            filled = "service_name" not in rec
+            if filled:
                 if fill is None:
                     return None
                 rec["service_name"] = fill
-                notes["filled"] = ["service_name"]
-            if unknown is not None or notes:
-                if unknown is None:
-                    unknown = {}
-                elif dropped:
-                    note = unknown.get(PIPELINE_NOTE_KEY)
-                    note = dict(note) if isinstance(note, dict) else {}
-                    note["dropped"] = sorted(set(dropped))
-                    unknown[PIPELINE_NOTE_KEY] = note
-                extra = extra_of(unknown, notes)
+            if unknown is not None or filled:
+                # Log lines and clients repeat the same few extra fields: memoise their text.
+                memo_key: tuple[Any, ...] | None = (filled, *unknown) if unknown else (filled,)
+                size = 0
+                for key, value in unknown or ():
+                    if type(value) is not str:
+                        memo_key = None
+                        break
+                    size += len(key) + len(value)
+                extra = _MISSING if memo_key is None else extra_memo_get(memo_key, _MISSING)
+                if extra is _MISSING:
+                    extra = extra_text(unknown or [], filled)
+                    if memo_key is not None and size <= _EXTRA_MEMO_CHARS:
+                        if len(extra_memo) >= 4096:
+                            extra_memo.clear()
+                        extra_memo[memo_key] = extra
+                if extra is _DECLINE:
+                    return None
                 if extra is not None:
                     rec["extra"] = extra
             prior = rec.get("sample_rate")  # sampled upstream (by the client) too: the rates multiply

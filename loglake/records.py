@@ -176,6 +176,9 @@ def decode_record(data: bytes) -> Decoded:
     (1, 'an event must be a JSON object, got number')
     """
     out = Decoded()
+    if data[:1] == b"{" and b"}\n{" in data:  # NDJSON, the common case: where the tests below lead too
+        _decode_lines(data, out)
+        return out
     if data[:2] == GZIP_MAGIC:
         try:
             data = gunzip(data)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import operator
 import re
 import secrets
 import time
@@ -69,7 +70,7 @@ from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_record
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler
+from loglake.sampling import Sampler, ServiceRule
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
@@ -157,6 +158,7 @@ _INF: Final = float("inf")
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 #: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
 _SAFE_DIGITS: Final = 640
+_data_of: Final = operator.methodcaller("get", "data", "")
 _MIN_MS: Final = 946_684_800_000
 _MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -202,7 +204,10 @@ class Transformer:
             self._line_service: str | None = validate_service_name(settings.default_service)
         except RecordError:
             self._line_service = None
-        self._line_rule = self.sampler.rule_for(settings.default_service)
+        self._line_rule = _unpacked(self.sampler.rule_for(settings.default_service))
+        # Each service's sampling rule as the hot loop unpacks it.
+        self._rules = {name: _unpacked(rule) for name, rule in self.sampler.services.items()}
+        self._default_rule = _unpacked(self.sampler.default)
         self.clock = clock
 
     # ------------------------------------------------------------------ the invocation
@@ -216,7 +221,7 @@ class Transformer:
         observations: list[tuple[Any, ...]] = []
         counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
         for record in records if isinstance(records, list) else []:
-            if not isinstance(record, Mapping) or "recordId" not in record:
+            if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
             marks = len(observations), len(counts)
@@ -236,7 +241,7 @@ class Transformer:
 
     def _fit_response(self, answers: list[dict[str, Any]], metrics: RedMetrics, now_ms: int) -> None:
         """Keep the response under Firehose's 6 MB: fail the largest records (Firehose keeps them whole)."""
-        size = sum(len(a.get("data", "")) + 100 for a in answers)
+        size = sum(map(len, map(_data_of, answers))) + 100 * len(answers)
         if size <= MAX_RESPONSE_BYTES:
             return
         for answer in sorted(answers, key=lambda a: len(a.get("data", "")), reverse=True):
@@ -326,7 +331,7 @@ class Transformer:
         default_service = self.settings.default_service
         observe = observations.append
         route_cached, route_of = self.routes.cached, self.routes
-        rule_get, default_rule = self.sampler.services.get, self.sampler.default
+        rule_get, default_rule = self._rules.get, self._default_rule
         second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
         kept_row = self._kept_row
         for event, raw in events:
@@ -354,22 +359,22 @@ class Transformer:
                     service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
                 else:
                     ts = base + millis
-                rule = rule_get(service, default_rule)
-                if ip is not None and rule.truncate_ip:
+                rule_rate, slow_ms, truncate, threshold = rule_get(service, default_rule)
+                if ip is not None and truncate:
                     ip = truncate_ip(ip)
                 # Sampler.decide_values, inline.
                 if (
                     (status is not None and (status >= 400 or status < 100))
-                    or (latency is not None and latency >= rule.slow_ms)
+                    or (latency is not None and latency >= slow_ms)
                     or request_id is None
-                    or rule.rate >= 1.0
+                    or rule_rate >= 1.0
                 ):
                     rate: float | None = 1.0
-                elif rule.rate <= 0.0:
+                elif rule_rate <= 0.0:
                     rate = None
                 else:
-                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < rule.threshold
-                    rate = rule.rate if keep else None
+                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < threshold
+                    rate = rule_rate if keep else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
@@ -389,8 +394,8 @@ class Transformer:
                 continue
             outcome = "Kept"
             try:  # kept: scrubbed, then validated whole for storage (the common shape in one pass)
-                line = kept_row(event, ts, rate, rule.truncate_ip)
-                out.append(line or self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip))
+                line = kept_row(event, ts, rate, truncate)
+                out.append(line or self._kept_line(event, ts, arrival_ms, rate, truncate))
             except RecordError as exc:
                 out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 outcome = "Quarantined"
@@ -432,22 +437,22 @@ class Transformer:
         if not _MIN_MS <= ts < _MAX_MS:
             return None
         status_code = None if status == "-" else int(status)
-        rule = self._line_rule
-        ip = truncate_ip(host) if rule.truncate_ip else host
+        rule_rate, _, truncate, threshold = self._line_rule
+        ip = truncate_ip(host) if truncate else host
         request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
-        if (status_code is not None and (status_code >= 400 or status_code < 100)) or rule.rate >= 1.0:
+        if (status_code is not None and (status_code >= 400 or status_code < 100)) or rule_rate >= 1.0:
             rate = 1.0
-        elif rule.rate > 0.0 and sha256(request_id).digest() < rule.threshold:
-            rate = rule.rate
+        elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
+            rate = rule_rate
         else:
             observations.append((service, ts // 60_000, status_code, None, None, ip, "SampledOut"))
             return {"recordId": record_id, "result": "Dropped", "data": ""}
         event = event_of(m, request_id.decode(), ts)
         outcome = "Kept"
         try:
-            out = self._kept_row(event, ts, rate, rule.truncate_ip)
+            out = self._kept_row(event, ts, rate, truncate)
             if out is None:
-                out = self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip)
+                out = self._kept_line(event, ts, arrival_ms, rate, truncate)
         except RecordError as exc:
             out = self._quarantine_line(line, event, str(exc), record_id, _record_context(record))
             outcome = "Quarantined"
@@ -505,6 +510,10 @@ class Transformer:
             reason = "".join(c if c.isalnum() or c in " :,.()'-_" else "?" for c in reason)
         item = quarantine.entry(STAGE, reason, text, record_id=record_id, **context)
         return orjson.dumps({quarantine.MARKER: item}) + b"\n"
+
+
+def _unpacked(rule: ServiceRule) -> tuple[float, float, bool, bytes]:
+    return rule.rate, rule.slow_ms, rule.truncate_ip, rule.threshold
 
 
 def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
