@@ -32,12 +32,14 @@ Example
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import compress
+from itertools import compress, repeat
+from operator import is_not
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -136,13 +138,16 @@ class RedMetrics:
         if not observations:
             return
         services, minutes, statuses, latencies, routes, ips, outcomes = zip(*observations, strict=True)
-        metric_minute: dict[int, int] = {}
-        for minute in set(minutes):
-            metric_minute[minute] = self._metric_minute(minute * _MINUTE)
+        if self.now_ms is None:
+            metric_minute = {minute: minute for minute in set(minutes)}
+        else:  # _metric_minute(), for each minute of the batch
+            first, last, now = self.now_ms - _PAST_MS, self.now_ms + _FUTURE_MS, self.now_ms // _MINUTE
+            metric_minute = {m: m if first <= m * _MINUTE <= last else now for m in set(minutes)}
+        # Counted per metric minute at once (a replayed log spreads over many minutes, all counted now).
         for (service, minute, status, outcome), n in Counter(
-            zip(services, minutes, statuses, outcomes, strict=True)
+            zip(services, map(metric_minute.__getitem__, minutes), statuses, outcomes, strict=True)
         ).items():
-            m = self._minutes[(service, metric_minute[minute])]
+            m = self._minutes[(service, minute)]
             m.requests += n
             m.outcomes[outcome] += n
             if status is not None and status >= 400:
@@ -151,12 +156,12 @@ class RedMetrics:
                 else:
                     m.errors_5xx += n
         grouped: dict[tuple[str, int, str | None], list[float]] = {}
-        for service, minute, latency, route in zip(services, minutes, latencies, routes, strict=True):
-            if latency is not None:
-                values = grouped.get((service, minute, route))
-                if values is None:
-                    values = grouped[(service, minute, route)] = []
-                values.append(latency)
+        timed = compress(zip(services, minutes, latencies, routes, strict=True), map(is_not, latencies, repeat(None)))
+        for service, minute, latency, route in timed:
+            values = grouped.get((service, minute, route))
+            if values is None:
+                values = grouped[(service, minute, route)] = []
+            values.append(latency)
         for (service, minute, route), values in grouped.items():
             key = (service, metric_minute[minute])
             self._minutes[key].latencies.extend(values)
@@ -285,9 +290,13 @@ def _minute_stamp(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
+#: Text JSON writes as is between quotes: printable ASCII without '"' and '\\'.
+_PLAIN_JSON_TEXT: Final = re.compile(r"[ !#-\[\]-~]*")
+
+
 def _plain_json_text(value: Any) -> bool:
-    """Is ``value`` a string that JSON writes as is between quotes (printable ASCII, no quote or backslash)?"""
-    return type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+    """Is ``value`` a string that JSON writes as is between quotes?"""
+    return type(value) is str and _PLAIN_JSON_TEXT.fullmatch(value) is not None
 
 
 class MetricsSink:

@@ -42,7 +42,7 @@ import re
 import secrets
 import time
 import traceback
-from binascii import hexlify
+from binascii import b2a_base64, hexlify
 from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import Any, Final
@@ -65,7 +65,7 @@ from loglake.fastpath import (
     format_ms,
     row_builder,
 )
-from loglake.formats.combined import event_of, match_combined, parse_clf_time
+from loglake.formats.combined import event_of, scan_line
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_record
@@ -156,8 +156,6 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
 _INF: Final = float("inf")
 #: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
-#: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
-_SAFE_DIGITS: Final = 640
 _data_of: Final = operator.methodcaller("get", "data", "")
 _MIN_MS: Final = 946_684_800_000
 _MAX_MS: Final = 4_102_444_800_000
@@ -295,10 +293,30 @@ class Transformer:
             )
             counts.append((default_service, arrival_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
-        if data and data[0] not in _NOT_A_LINE and b"\n" not in data:  # one access-log line, as agents send
-            answer = self._log_line(record, record_id, data, arrival_ms, observations)
-            if answer is not None:
-                return answer
+        service = self._line_service
+        if data and data[0] not in _NOT_A_LINE and b"\n" not in data and service is not None:
+            # One access-log line, as agents send them: matched, validated, counted and sampled without
+            # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
+            # range, an IP longer than its field) takes the general path below, which decides and says why.
+            line = data.strip()
+            scanned = scan_line(line) if line else None
+            if scanned is not None:
+                m, host, ts, status = scanned
+                if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
+                    rule_rate, _, truncate, threshold = self._line_rule
+                    ip = truncate_ip(host) if truncate else host
+                    request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
+                    if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
+                        rate = 1.0
+                    elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
+                        rate = rule_rate
+                    else:
+                        observations.append((service, ts // 60_000, status, None, None, ip, "SampledOut"))
+                        return {"recordId": record_id, "result": "Dropped", "data": ""}
+                    event = event_of(m, request_id.decode(), ts)
+                    out_line, outcome = self._kept_log_line(record, line, event, ts, arrival_ms, rate, truncate)
+                    observations.append((service, ts // 60_000, status, None, None, ip, outcome))
+                    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(out_line, newline=False).decode()}
         decoded = decode_record(data)
         out: list[bytes] = []
         self._events(decoded.events, record, out, observations, counts, arrival_ms)
@@ -404,63 +422,30 @@ class Transformer:
                 outcome = "Quarantined"
             observe((service, ts // 60_000, status, latency, route, ip, outcome))
 
-    def _log_line(
+    def _kept_log_line(
         self,
         record: Mapping[str, Any],
-        record_id: Any,
-        data: bytes,
+        line: bytes,
+        event: dict[str, Any],
+        ts: int,
         arrival_ms: int,
-        observations: list[tuple[Any, ...]],
-    ) -> dict[str, Any] | None:
-        """A record of one access-log line, in its common form; None leaves it to the general path.
-
-        The same steps as :func:`decode_record` and :meth:`_events` take for such a line, without building
-        the event of a line that is sampled out: the line is matched and its time, IP and status validated;
-        a kept line becomes its event only then. Anything unusual (no match, a time outside the schema's
-        range, an IP longer than its field, an invalid default service) returns None before anything is
-        counted, and the general path then decides and words it.
-        """
-        service = self._line_service
-        line = data.strip()
-        if service is None or not line:
-            return None
-        m = match_combined(line.decode("utf-8", "replace").strip())
-        if m is None:
-            return None
-        host, when, status, size = m.group(2, 5, 7, 8)
-        if len(host) > _MAX_IP or len(size) >= _SAFE_DIGITS:
-            return None
-        try:
-            ts = parse_clf_time(when)
-        except RecordError:
-            return None
-        if not _MIN_MS <= ts < _MAX_MS:
-            return None
-        status_code = None if status == "-" else int(status)
-        rule_rate, _, truncate, threshold = self._line_rule
-        ip = truncate_ip(host) if truncate else host
-        request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
-        if (status_code is not None and (status_code >= 400 or status_code < 100)) or rule_rate >= 1.0:
-            rate = 1.0
-        elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
-            rate = rule_rate
-        else:
-            observations.append((service, ts // 60_000, status_code, None, None, ip, "SampledOut"))
-            return {"recordId": record_id, "result": "Dropped", "data": ""}
-        event = event_of(m, request_id.decode(), ts)
-        outcome = "Kept"
+        rate: float,
+        truncate: bool,
+    ) -> tuple[bytes, str]:
+        """The output line of a kept access-log line and its outcome (as :meth:`_events` makes them)."""
         try:
             out = self._kept_row(event, ts, rate, truncate)
             if out is None:
                 out = self._kept_line(event, ts, arrival_ms, rate, truncate)
         except RecordError as exc:
-            out = self._quarantine_line(line, event, str(exc), record_id, _record_context(record))
-            outcome = "Quarantined"
+            return self._quarantine_line(line, event, str(exc), record["recordId"], _record_context(record)), (
+                "Quarantined"
+            )
         except Exception as exc:
-            out = self._internal_error_line(line, event, exc, record_id, _record_context(record))
-            outcome = "Quarantined"
-        observations.append((service, ts // 60_000, status_code, None, None, ip, outcome))
-        return {"recordId": record_id, "result": "Ok", "data": binascii.b2a_base64(out, newline=False).decode()}
+            return self._internal_error_line(line, event, exc, record["recordId"], _record_context(record)), (
+                "Quarantined"
+            )
+        return out, "Kept"
 
     def _kept_line(
         self, event: Mapping[str, Any], ts: int, arrival_ms: int | None, rate: float, truncate: bool

@@ -67,6 +67,8 @@ _day_cache: dict[tuple[int, int, int], int] = {}
 _hour_cache: dict[str, int] = {}
 #: The time text of a line → epoch ms: a busy server writes many lines per second.
 _time_cache: dict[str, int] = {}
+#: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
+_SAFE_DIGITS: Final = 640
 
 
 def _unescape(text: str) -> str:
@@ -161,6 +163,31 @@ def parse_combined(line: bytes | str) -> dict[str, Any]:
             '(expected \'%h %l %u [%t] "%r" %>s %b "referer" "user agent"\')'
         )
     return event_of(m, line_id(raw), parse_clf_time(m.group(5)))
+
+
+def scan_line(line: bytes) -> tuple[re.Match[str], str, int, int | None] | None:
+    """A stripped line's match, host, time (epoch ms) and status — what counting and sampling it needs — or
+    None when :func:`parse_combined` would refuse it or fail (then it says why).
+
+    Example
+    -------
+    >>> scan_line(b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a HTTP/1.1" 200 512 "-" "curl/8"')[1:]
+    ('1.2.3.4', 1431849903000, 200)
+    """
+    text = line.decode("utf-8", "replace").strip()
+    m = (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
+    if m is None:
+        return None
+    host, when, status, size = m.group(2, 5, 7, 8)
+    if len(size) >= _SAFE_DIGITS:
+        return None
+    ts = _time_cache.get(when)
+    if ts is None:
+        try:
+            ts = parse_clf_time(when)
+        except RecordError:
+            return None
+    return m, host, ts, None if status == "-" else int(status)
 
 
 def line_id(raw: bytes) -> str:
