@@ -69,7 +69,7 @@ from loglake.fastpath import (
 from loglake.formats.combined import event_of, scan_line
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
-from loglake.records import decode_record
+from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
 from loglake.sampling import Sampler, ServiceRule
 from loglake.schema import normalize, validate_service_name
@@ -332,42 +332,73 @@ class Transformer:
                     out_line, outcome = self._kept_log_line(record, line, event, ts, arrival_ms, rate, truncate)
                     observations.append((service, ts // 60_000, status, None, None, ip, outcome))
                     return {"recordId": record_id, "result": "Ok", "data": b2a_base64(out_line, newline=False).decode()}
-        decoded = decode_record(data)
         out: list[bytes] = []
-        self._events(decoded.events, record, out, observations, counts, arrival_ms)
-        if decoded.failures or decoded.control_messages:
+        if is_ndjson(data):  # decoded line by line as the events are processed: each is freed at once
+            failures: list[tuple[bytes, str]] = []
+            self._events(data.split(b"\n"), record, out, observations, counts, arrival_ms, failures)
+            control_messages = 0
+        else:
+            decoded = decode_record(data)
+            self._events(decoded.events, record, out, observations, counts, arrival_ms)
+            failures, control_messages = decoded.failures, decoded.control_messages
+        if failures or control_messages:
             context = _record_context(record)
-            for raw, reason in decoded.failures:
+            for raw, reason in failures:
                 out.append(self._quarantine_line(raw, None, reason, record_id, context))
                 counts.append((default_service, arrival_ms, "Quarantined", 1))
-            if decoded.control_messages:
-                counts.append((default_service, arrival_ms, "ControlMessages", decoded.control_messages))
+            if control_messages:
+                counts.append((default_service, arrival_ms, "ControlMessages", control_messages))
         if not out:
             return {"recordId": record_id, "result": "Dropped", "data": ""}
         return _ok(record_id, out)
 
     def _events(
         self,
-        events: list[tuple[dict[str, Any], bytes | None]],
+        items: list[Any],
         record: Mapping[str, Any],
         out: list[bytes],
         observations: list[tuple[Any, ...]],
         counts: list[tuple[str, int, str, int]],
         arrival_ms: int,
+        failures: list[tuple[bytes, str]] | None = None,
     ) -> None:
         """The hot loop: validate, count, sample each event; the lines of the kept ones go to ``out``.
+
+        ``items`` are decoded events with their raw bytes, or — when ``failures`` is given — the lines of an
+        NDJSON record, decoded here as :func:`~loglake.records.decode_record` would (a line that is not a
+        plain object through :func:`~loglake.records.decode_line`; what cannot be decoded goes to
+        ``failures``, quarantined after the events as decode_record orders them).
 
         Locals only; the canonical form is checked inline (anything else goes through
         :func:`~loglake.fastpath.essentials`, the schema's rules); one observation tuple per event, counted
         once per invocation by :meth:`RedMetrics.ingest`.
         """
+        lines = failures is not None
+        loads = orjson.loads
         default_service = self.settings.default_service
         observe = observations.append
         route_cached, route_of = self.routes.cached, self.routes
         rule_get, default_rule = self._rules.get, self._default_rule
         second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
         kept_row = self._kept_row
-        for event, raw in events:
+        for item in items:
+            if lines:
+                if not item:
+                    continue
+                event: Any = None
+                if item[0] == 123:  # '{'
+                    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per line)
+                        event = loads(item)
+                    except orjson.JSONDecodeError:
+                        pass
+                if type(event) is not dict:
+                    decoded = decode_line(item)
+                    failures.extend(decoded.failures)  # type: ignore[union-attr]
+                    self._events(decoded.events, record, out, observations, counts, arrival_ms)
+                    continue
+                raw: bytes | None = item
+            else:
+                event, raw = item
             try:
                 get = event.get
                 status = get("status_code")

@@ -184,17 +184,37 @@ _canonical = st.fixed_dictionaries(
 
 
 def _general_path(t: Transformer, event: dict[str, Any]) -> dict[str, Any]:
-    """The transformer with its fast paths turned off: every event through essentials(), scrub_event() and
-    normalize(), every log line through decode_record()."""
+    """The transformer with its fast paths turned off: every record through decode_record(), every event
+    through essentials(), scrub_event() and normalize()."""
     import loglake.transform as tmod
 
     t._kept_row = lambda *args: None  # type: ignore[method-assign]
-    t._log_line = lambda *args: None  # type: ignore[method-assign]
-    with mock.patch.object(tmod, "_second_ms", {}):  # the inline check of canonical events never matches
+    t._line_service = None  # no one-line path
+    with (
+        mock.patch.object(tmod, "_second_ms", {}),  # the inline check of canonical events never matches
+        mock.patch.object(tmod, "is_ndjson", lambda data: False),  # NDJSON decoded whole, first
+    ):
         return t.transform(event)
 
 
+_odd_lines = st.sampled_from(
+    [
+        b"[1, 2]",
+        b'[{"a": 1}, 3, {"b": 2}]',
+        b"{bad",
+        b"not a log line",
+        b"  ",
+        b"",
+        b'"text"',
+        b'{"a": NaN}',
+        b"[ERROR] x",
+    ]
+)
 _mixed = st.one_of(
+    # NDJSON as clients pack it (two objects first), with odd lines among the events
+    st.tuples(
+        _canonical, _canonical, st.lists(_canonical | _odd_lines | _log_lines | st.binary(max_size=20), max_size=6)
+    ).map(lambda t: b"\n".join([t[0], t[1], *t[2]])),
     st.binary(max_size=80),
     st.lists(_events.map(_line) | st.binary(max_size=30) | _canonical, max_size=6).map(b"\n".join),
     _log_lines,
