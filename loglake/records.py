@@ -166,6 +166,23 @@ def _decode_cloudwatch(payload: dict[str, Any], out: Decoded) -> None:
         _decode_line(line, out, defaults)
 
 
+def is_ndjson(data: bytes) -> bool:
+    """Does :func:`decode_record` read ``data`` line by line as NDJSON? (It starts with ``{`` and holds ``}\\n{``;
+    data of other shapes can be NDJSON too.) Then ``decode_record`` gives, for each non-empty line in order,
+    the line as an event when it is a JSON object, else what :func:`decode_line` makes of it."""
+    return data[:1] == b"{" and b"}\n{" in data
+
+
+def decode_line(line: bytes) -> Decoded:
+    """One line of NDJSON that is not a JSON object: what :func:`decode_record` makes of it (events — a JSON
+    array's objects, an access-log line — and failures)."""
+    out = Decoded()
+    line = line.strip()
+    if line:
+        _decode_line(line, out)
+    return out
+
+
 def decode_record(data: bytes) -> Decoded:
     """Decode one input record's bytes into events and failures; never raises on bad input.
 
@@ -176,6 +193,9 @@ def decode_record(data: bytes) -> Decoded:
     (1, 'an event must be a JSON object, got number')
     """
     out = Decoded()
+    if is_ndjson(data):  # the common case: where the tests below lead too
+        _decode_lines(data, out)
+        return out
     if data[:2] == GZIP_MAGIC:
         try:
             data = gunzip(data)

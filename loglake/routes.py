@@ -93,6 +93,8 @@ class RouteNormalizer:
         self._scrub = scrub
         self._memo: dict[str, str] = {}
         self._max = max_entries
+        #: The route of a path seen before, or None: one dict lookup for the transformer's hot loop.
+        self.cached: Callable[[str], str | None] = self._memo.get
 
     def __call__(self, path: str | None) -> str:
         if not path:

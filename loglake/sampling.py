@@ -33,8 +33,9 @@ Example
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any, Final
 
@@ -53,6 +54,21 @@ def hash_unit(request_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / _TWO_64
 
 
+def keep_below(rate: float) -> bytes:
+    """The 8 big-endian bytes ``t`` for which ``digest < t`` decides ``h < rate * 2**64`` (for 0 < rate < 1).
+
+    ``h`` is an integer, so ``h < rate * 2**64`` exactly when ``h < ceil(rate * 2**64)`` (the product is exact:
+    a float times a power of two). Bytes compare lexicographically: a 32-byte digest is below the 8-byte
+    ``t`` exactly when its first 8 bytes are (were they equal, the longer digest would be the greater).
+
+    Example
+    -------
+    >>> keep_below(0.5).hex()
+    '8000000000000000'
+    """
+    return math.ceil(rate * _TWO_64).to_bytes(8, "big")
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceRule:
     """Sampling and privacy settings of one service."""
@@ -60,12 +76,16 @@ class ServiceRule:
     rate: float = DEFAULT_RATE
     slow_ms: float = DEFAULT_SLOW_MS
     truncate_ip: bool = False
+    #: :func:`keep_below` of ``rate`` (when 0 < rate < 1): the decision is one comparison of bytes.
+    threshold: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ConfigError(f"sampling rate {self.rate!r} is outside [0, 1]; use e.g. 0.1 to keep 10 %")
         if not self.slow_ms >= 0:
             raise ConfigError(f"slow_ms {self.slow_ms!r} must be a number >= 0 (milliseconds)")
+        if 0.0 < self.rate < 1.0:
+            object.__setattr__(self, "threshold", keep_below(self.rate))
 
 
 def _rule(raw: Any, base: ServiceRule, where: str) -> ServiceRule:
@@ -130,8 +150,7 @@ class Sampler:
             return 1.0
         if rule.rate <= 0.0:
             return None
-        digest = sha256(request_id.encode("utf-8", "surrogatepass")).digest()
-        return rule.rate if int.from_bytes(digest[:8], "big") < rule.rate * _TWO_64 else None
+        return rule.rate if sha256(request_id.encode("utf-8", "surrogatepass")).digest() < rule.threshold else None
 
     def decide(self, rec: Mapping[str, Any]) -> float | None:
         """The ``sample_rate`` to record if the record is kept, or None if it is sampled out."""

@@ -372,7 +372,7 @@ def _fit_extra(base: dict[str, Any], limit: int) -> str:
         budget //= 2
 
 
-def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -> str | None:
+def _merge_extra(current: Any, unknown: Mapping[str, Any], notes: dict[str, Any]) -> str | None:
     limit = FIELDS_BY_NAME["extra"].max_length or 16384
     if isinstance(current, str):
         if not unknown and not notes and len(current) <= limit:
@@ -395,6 +395,12 @@ def _merge_extra(current: Any, unknown: dict[str, Any], notes: dict[str, Any]) -
     if not base:
         return None
     return _fit_extra(base, limit)
+
+
+def extra_of(unknown: Mapping[str, Any], notes: dict[str, Any]) -> str | None:
+    """What :func:`normalize` stores in ``extra`` for an event without an ``extra`` field: ``unknown`` are its
+    fields outside the schema (in order), ``notes`` what normalising it noted (``{"filled": [...]}``)."""
+    return _merge_extra(None, unknown, notes)
 
 
 def normalize(

@@ -146,6 +146,7 @@ class Scrubber:
         self._hash_memo: dict[tuple[str, str], str] = {}
         self._text_memo: dict[str, str] = {}
         self._query_memo: dict[str, str] = {}
+        self._url_memo: dict[str, str] = {}
         self._ip_memo: dict[str, str | None] = {}
 
     @classmethod
@@ -327,6 +328,9 @@ class Scrubber:
         >>> Scrubber(b"k").scrub_url("https://a.example/pay?card=4111111111111111&step=2#access_token=x")
         'https://a.example/pay?card=[REDACTED]&step=2#access_token=[REDACTED]'
         """
+        out = self._url_memo.get(url)
+        if out is not None:
+            return out
         base, qmark, rest = url.partition("?")
         if qmark:
             query, hash_mark, fragment = rest.partition("#")
@@ -338,6 +342,10 @@ class Scrubber:
             out += "?" + self.scrub_query(query)
         if hash_mark:
             out += "#" + self.scrub_query(fragment)
+        if len(url) <= _MEMO_MAX_LEN:  # paths and referers repeat
+            if len(self._url_memo) >= _MEMO_MAX_ENTRIES:
+                self._url_memo.clear()
+            self._url_memo[url] = out
         return out
 
     def scrub_value(self, value: Any, depth: int = 0) -> Any:
@@ -440,28 +448,33 @@ class Scrubber:
                 out[name] = self.scrub_text(text)
         # Everything outside the schema lands in ``extra``: scrub it as mapping entries.
         for name in [k for k in out if k not in FIELDS_BY_NAME]:
-            value = out.pop(name)
-            key = name if isinstance(name, str) else str(name)
-            c = canonical_name(key)
-            if c in self.body_fields:
-                dropped.append(key)
-                continue
-            key = self.scrub_text(key)
-            if value is None:
-                out[key] = value
-            elif self._is_secret_canonical(c):
-                out[key] = REDACTED
-            elif (kind := self.hash_params.get(c)) is not None and isinstance(value, str | int) and value != "":
-                text = _as_text(value)
-                out[key] = self.hash(kind, unquote_plus(text).lower() if kind == "email" else text)
-            else:
-                out[key] = self.scrub_value(value)
+            entry = self.extra_entry(name, out.pop(name), dropped)
+            if entry is not None:
+                out[entry[0]] = entry[1]
         if dropped:
             note = out.get(PIPELINE_NOTE_KEY)
             note = dict(note) if isinstance(note, dict) else {}
             note["dropped"] = sorted(set(dropped))
             out[PIPELINE_NOTE_KEY] = note
         return out
+
+    def extra_entry(self, name: Any, value: Any, dropped: list[str]) -> tuple[str, Any] | None:
+        """One field outside the schema (bound for ``extra``), scrubbed: ``(key, value)``, or None when it is a
+        body (its name is added to ``dropped``)."""
+        key = name if isinstance(name, str) else str(name)
+        c = canonical_name(key)
+        if c in self.body_fields:
+            dropped.append(key)
+            return None
+        key = self.scrub_text(key)
+        if value is None:
+            return key, value
+        if self._is_secret_canonical(c):
+            return key, REDACTED
+        if (kind := self.hash_params.get(c)) is not None and isinstance(value, str | int) and value != "":
+            text = _as_text(value)
+            return key, self.hash(kind, unquote_plus(text).lower() if kind == "email" else text)
+        return key, self.scrub_value(value)
 
     def _scrub_extra_text(self, text: str, dropped: list[str]) -> Any:
         try:

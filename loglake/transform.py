@@ -36,25 +36,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import logging
+import operator
 import re
 import secrets
 import time
 import traceback
+from binascii import b2a_base64, hexlify
 from collections.abc import Callable, Mapping
+from hashlib import sha256
 from typing import Any, Final
 
 import orjson
 
 from loglake import quarantine
 from loglake.errors import ConfigError, RecordError
-from loglake.fastpath import essentials, format_ms
+from loglake.fastpath import (
+    _MAX_IP,
+    _MAX_PATH,
+    _MAX_REQUEST_ID,
+    _MAX_STATUS,
+    _MILLIS_Z,
+    _MIN_LATENCY,
+    _MIN_STATUS,
+    _second_ms,
+    _valid_services,
+    essentials,
+    format_ms,
+    row_builder,
+)
+from loglake.formats.combined import event_of, scan_line
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
-from loglake.records import decode_record
+from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler
-from loglake.schema import normalize
+from loglake.sampling import Sampler, ServiceRule
+from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
 from loglake.storage import LocalStorage, open_storage
@@ -136,6 +154,12 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
     return None
 
 
+_INF: Final = float("inf")
+#: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
+_NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
+_data_of: Final = operator.methodcaller("get", "data", "")
+_MIN_MS: Final = 946_684_800_000
+_MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
@@ -173,12 +197,36 @@ class Transformer:
         self.sampler = Sampler.from_settings(settings.sampling)
         self.sink = sink or MetricsSink(settings.metrics_path)
         self.routes = RouteNormalizer(self.scrubber.scrub_text)
+        self._kept_row = row_builder(self.scrubber, settings.default_service)
+        # Log lines carry no service: theirs is the default one, with its sampling rule.
+        try:
+            self._line_service: str | None = validate_service_name(settings.default_service)
+        except RecordError:
+            self._line_service = None
+        self._line_rule = _unpacked(self.sampler.rule_for(settings.default_service))
+        # Each service's sampling rule as the hot loop unpacks it.
+        self._rules = {name: _unpacked(rule) for name, rule in self.sampler.services.items()}
+        self._default_rule = _unpacked(self.sampler.default)
         self.clock = clock
 
     # ------------------------------------------------------------------ the invocation
 
     def transform(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Answer one data-transformation event (``{"records": [...]}``)."""
+        # A batch allocates a few containers per event, and CPython's cyclic collector, triggered by allocation
+        # counts, would traverse them (and, every few batches, the whole heap) dozens of times per batch. The
+        # batch builds no reference cycles: reference counting frees all of it. So the collector is paused for
+        # the batch and resumed after it, whatever happens; a cycle made meanwhile (an exception's traceback)
+        # waits for its next run.
+        resume = gc.isenabled()
+        gc.disable()
+        try:
+            return self._transform(event)
+        finally:
+            if resume:
+                gc.enable()
+
+    def _transform(self, event: Mapping[str, Any]) -> dict[str, Any]:
         now_ms = int(self.clock() * 1000)
         metrics = RedMetrics(self.settings.metrics_namespace, now_ms=now_ms)
         records = event.get("records") if isinstance(event, Mapping) else None
@@ -186,7 +234,7 @@ class Transformer:
         observations: list[tuple[Any, ...]] = []
         counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
         for record in records if isinstance(records, list) else []:
-            if not isinstance(record, Mapping) or "recordId" not in record:
+            if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
             marks = len(observations), len(counts)
@@ -206,7 +254,7 @@ class Transformer:
 
     def _fit_response(self, answers: list[dict[str, Any]], metrics: RedMetrics, now_ms: int) -> None:
         """Keep the response under Firehose's 6 MB: fail the largest records (Firehose keeps them whole)."""
-        size = sum(len(a.get("data", "")) + 100 for a in answers)
+        size = sum(map(len, map(_data_of, answers))) + 100 * len(answers)
         if size <= MAX_RESPONSE_BYTES:
             return
         for answer in sorted(answers, key=lambda a: len(a.get("data", "")), reverse=True):
@@ -243,65 +291,207 @@ class Transformer:
         record_id = record["recordId"]
         default_service = self.settings.default_service
         # Firehose always sends the arrival time; without one, the invocation's time fills missing timestamps.
-        arrival_ms = _arrival_ms(record)
-        if arrival_ms is None:
-            arrival_ms = now_ms
-        fallback_ms = arrival_ms
-        context = _record_context(record)
+        arrival_ms = record.get("approximateArrivalTimestamp")
+        if type(arrival_ms) is not int:
+            arrival_ms = _arrival_ms(record)
+            if arrival_ms is None:
+                arrival_ms = now_ms
         encoded = record.get("data")
         try:
-            if not isinstance(encoded, str | bytes):
+            if type(encoded) is not str and not isinstance(encoded, str | bytes):
                 raise TypeError
             data = binascii.a2b_base64(encoded, strict_mode=True)
         except (binascii.Error, TypeError, ValueError):
             text = str(encoded)[:4096].encode()
-            marker = self._quarantine_line(text, None, "the record's data is not valid base64", record_id, context)
-            counts.append((default_service, fallback_ms, "Quarantined", 1))
+            marker = self._quarantine_line(
+                text, None, "the record's data is not valid base64", record_id, _record_context(record)
+            )
+            counts.append((default_service, arrival_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
-
-        decoded = decode_record(data)
+        service = self._line_service
+        if data and data[0] not in _NOT_A_LINE and b"\n" not in data and service is not None:
+            # One access-log line, as agents send them: matched, validated, counted and sampled without
+            # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
+            # range, an IP longer than its field) takes the general path below, which decides and says why.
+            line = data.strip()
+            scanned = scan_line(line) if line else None
+            if scanned is not None:
+                m, host, ts, status = scanned
+                if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
+                    rule_rate, _, truncate, threshold = self._line_rule
+                    ip = truncate_ip(host) if truncate else host
+                    request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
+                    if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
+                        rate = 1.0
+                    elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
+                        rate = rule_rate
+                    else:
+                        observations.append((service, ts // 60_000, status, None, None, ip, "SampledOut"))
+                        return {"recordId": record_id, "result": "Dropped", "data": ""}
+                    event = event_of(m, request_id.decode(), ts)
+                    out_line, outcome = self._kept_log_line(record, line, event, ts, arrival_ms, rate, truncate)
+                    observations.append((service, ts // 60_000, status, None, None, ip, outcome))
+                    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(out_line, newline=False).decode()}
         out: list[bytes] = []
-        # The hot loop: locals only; one observation tuple per event, counted once per invocation.
+        if is_ndjson(data):  # decoded line by line as the events are processed: each is freed at once
+            failures: list[tuple[bytes, str]] = []
+            self._events(data.split(b"\n"), record, out, observations, counts, arrival_ms, failures)
+            control_messages = 0
+        else:
+            decoded = decode_record(data)
+            self._events(decoded.events, record, out, observations, counts, arrival_ms)
+            failures, control_messages = decoded.failures, decoded.control_messages
+        if failures or control_messages:
+            context = _record_context(record)
+            for raw, reason in failures:
+                out.append(self._quarantine_line(raw, None, reason, record_id, context))
+                counts.append((default_service, arrival_ms, "Quarantined", 1))
+            if control_messages:
+                counts.append((default_service, arrival_ms, "ControlMessages", control_messages))
+        if not out:
+            return {"recordId": record_id, "result": "Dropped", "data": ""}
+        return _ok(record_id, out)
+
+    def _events(
+        self,
+        items: list[Any],
+        record: Mapping[str, Any],
+        out: list[bytes],
+        observations: list[tuple[Any, ...]],
+        counts: list[tuple[str, int, str, int]],
+        arrival_ms: int,
+        failures: list[tuple[bytes, str]] | None = None,
+    ) -> None:
+        """The hot loop: validate, count, sample each event; the lines of the kept ones go to ``out``.
+
+        ``items`` are decoded events with their raw bytes, or — when ``failures`` is given — the lines of an
+        NDJSON record, decoded here as :func:`~loglake.records.decode_record` would (a line that is not a
+        plain object through :func:`~loglake.records.decode_line`; what cannot be decoded goes to
+        ``failures``, quarantined after the events as decode_record orders them).
+
+        Locals only; the canonical form is checked inline (anything else goes through
+        :func:`~loglake.fastpath.essentials`, the schema's rules); one observation tuple per event, counted
+        once per invocation by :meth:`RedMetrics.ingest`.
+        """
+        lines = failures is not None
+        loads = orjson.loads
+        default_service = self.settings.default_service
         observe = observations.append
-        route_of, decide = self.routes, self.sampler.decide_values
-        rule_get, default_rule = self.sampler.services.get, self.sampler.default
-        for event, raw in decoded.events:
+        route_cached, route_of = self.routes.cached, self.routes
+        rule_get, default_rule = self._rules.get, self._default_rule
+        second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
+        kept_row = self._kept_row
+        for item in items:
+            if lines:
+                if not item:
+                    continue
+                event: Any = None
+                if item[0] == 123:  # '{'
+                    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per line)
+                        event = loads(item)
+                    except orjson.JSONDecodeError:
+                        pass
+                if type(event) is not dict:
+                    decoded = decode_line(item)
+                    failures.extend(decoded.failures)  # type: ignore[union-attr]
+                    self._events(decoded.events, record, out, observations, counts, arrival_ms)
+                    continue
+                raw: bytes | None = item
+            else:
+                event, raw = item
             try:
-                service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
-                rule = rule_get(service, default_rule)
-                if ip is not None and rule.truncate_ip:
+                get = event.get
+                status = get("status_code")
+                latency = get("latency_ms")
+                request_id = get("request_id")
+                path = get("path")
+                ip = get("ip_address")
+                service = get("service_name")
+                ts = get("timestamp")
+                if not (
+                    type(ts) is str
+                    and (base := second_get(ts[:20])) is not None
+                    and (millis := millis_get(ts[20:])) is not None
+                    and (status is None or (type(status) is int and _MIN_STATUS <= status <= _MAX_STATUS))
+                    and (latency is None or (type(latency) is float and _MIN_LATENCY <= latency < _INF))
+                    and (request_id is None or (type(request_id) is str and len(request_id) <= _MAX_REQUEST_ID))
+                    and (path is None or (type(path) is str and len(path) <= _MAX_PATH))
+                    and (ip is None or (type(ip) is str and len(ip) <= _MAX_IP))
+                    and type(service) is str
+                    and service in valid_services
+                ):
+                    service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
+                else:
+                    ts = base + millis
+                rule_rate, slow_ms, truncate, threshold = rule_get(service, default_rule)
+                if ip is not None and truncate:
                     ip = truncate_ip(ip)
-                rate = decide(service, status, latency, request_id)
+                # Sampler.decide_values, inline.
+                if (
+                    (status is not None and (status >= 400 or status < 100))
+                    or (latency is not None and latency >= slow_ms)
+                    or request_id is None
+                    or rule_rate >= 1.0
+                ):
+                    rate: float | None = 1.0
+                elif rule_rate <= 0.0:
+                    rate = None
+                else:
+                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < threshold
+                    rate = rule_rate if keep else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
-                out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
-                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
+                out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
+                counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
             except Exception as exc:  # a bug on one event quarantines that event, not its neighbours
-                out.append(self._internal_error_line(raw, event, exc, record_id, context))
-                counts.append((_service_of(event, default_service), fallback_ms, "Quarantined", 1))
+                out.append(self._internal_error_line(raw, event, exc, record["recordId"], _record_context(record)))
+                counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
-            route = None if latency is None else route_of(path)
+            if latency is None:
+                route = None
+            else:
+                route = route_cached(path) if path else None
+                if route is None:
+                    route = route_of(path)
             if rate is None:
                 observe((service, ts // 60_000, status, latency, route, ip, "SampledOut"))
                 continue
             outcome = "Kept"
-            try:  # kept: scrubbed, then validated whole for storage
-                out.append(self._kept_line(event, ts, arrival_ms, rate, rule.truncate_ip))
+            try:  # kept: scrubbed, then validated whole for storage (the common shape in one pass)
+                line = kept_row(event, ts, rate, truncate)
+                out.append(line or self._kept_line(event, ts, arrival_ms, rate, truncate))
             except RecordError as exc:
-                out.append(self._quarantine_line(raw, event, str(exc), record_id, context))
+                out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 outcome = "Quarantined"
             except Exception as exc:
-                out.append(self._internal_error_line(raw, event, exc, record_id, context))
+                out.append(self._internal_error_line(raw, event, exc, record["recordId"], _record_context(record)))
                 outcome = "Quarantined"
             observe((service, ts // 60_000, status, latency, route, ip, outcome))
-        for raw, reason in decoded.failures:
-            out.append(self._quarantine_line(raw, None, reason, record_id, context))
-            counts.append((default_service, fallback_ms, "Quarantined", 1))
-        if decoded.control_messages:
-            counts.append((default_service, fallback_ms, "ControlMessages", decoded.control_messages))
-        if not out:
-            return {"recordId": record_id, "result": "Dropped", "data": ""}
-        return _ok(record_id, out)
+
+    def _kept_log_line(
+        self,
+        record: Mapping[str, Any],
+        line: bytes,
+        event: dict[str, Any],
+        ts: int,
+        arrival_ms: int,
+        rate: float,
+        truncate: bool,
+    ) -> tuple[bytes, str]:
+        """The output line of a kept access-log line and its outcome (as :meth:`_events` makes them)."""
+        try:
+            out = self._kept_row(event, ts, rate, truncate)
+            if out is None:
+                out = self._kept_line(event, ts, arrival_ms, rate, truncate)
+        except RecordError as exc:
+            return self._quarantine_line(line, event, str(exc), record["recordId"], _record_context(record)), (
+                "Quarantined"
+            )
+        except Exception as exc:
+            return self._internal_error_line(line, event, exc, record["recordId"], _record_context(record)), (
+                "Quarantined"
+            )
+        return out, "Kept"
 
     def _kept_line(
         self, event: Mapping[str, Any], ts: int, arrival_ms: int | None, rate: float, truncate: bool
@@ -351,6 +541,10 @@ class Transformer:
             reason = "".join(c if c.isalnum() or c in " :,.()'-_" else "?" for c in reason)
         item = quarantine.entry(STAGE, reason, text, record_id=record_id, **context)
         return orjson.dumps({quarantine.MARKER: item}) + b"\n"
+
+
+def _unpacked(rule: ServiceRule) -> tuple[float, float, bool, bytes]:
+    return rule.rate, rule.slow_ms, rule.truncate_ip, rule.threshold
 
 
 def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:

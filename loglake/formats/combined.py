@@ -65,6 +65,10 @@ _DAY_MS: Final = 86_400_000
 _day_cache: dict[tuple[int, int, int], int] = {}
 #: Epoch ms of ``17/May/2015:10`` + ``+0000`` (the time string without minutes and seconds).
 _hour_cache: dict[str, int] = {}
+#: The time text of a line → epoch ms: a busy server writes many lines per second.
+_time_cache: dict[str, int] = {}
+#: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
+_SAFE_DIGITS: Final = 640
 
 
 def _unescape(text: str) -> str:
@@ -96,6 +100,17 @@ def parse_clf_time(text: str) -> int:
     >>> parse_clf_time("17/May/2015:12:05:03 +0200")
     1431857103000
     """
+    ms = _time_cache.get(text)
+    if ms is not None:
+        return ms
+    ms = _parse_clf_time(text)
+    if len(_time_cache) >= 4096:
+        _time_cache.clear()
+    _time_cache[text] = ms
+    return ms
+
+
+def _parse_clf_time(text: str) -> int:
     # Lines of one hour share date, hour and offset: cache their UTC base, add minutes and seconds.
     hour_key = text[:14] + text[20:]
     base = _hour_cache.get(hour_key)
@@ -125,6 +140,12 @@ def _clf_ms(day: str, mon: str, year: str, hh: str, mm: str, ss: str, sign: str,
     return local - offset_ms if sign == "+" else local + offset_ms
 
 
+def match_combined(text: str) -> re.Match[str] | None:
+    """The match of a stripped log line (its groups: vhost, host, ident, user, time, request, status, size,
+    referer, agent, tail), or None if it is not in one of the formats."""
+    return (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
+
+
 def parse_combined(line: bytes | str) -> dict[str, Any]:
     """Parse one combined/common/vhost_combined log line into an event.
 
@@ -135,19 +156,49 @@ def parse_combined(line: bytes | str) -> dict[str, Any]:
     """
     raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    text = text.strip()
-    m = (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
+    m = match_combined(text.strip())
     if m is None:
         raise RecordError(
             "line is neither JSON nor an Apache/Nginx access-log line "
             '(expected \'%h %l %u [%t] "%r" %>s %b "referer" "user agent"\')'
         )
-    vhost, host, ident, user, when, request, status, size, referer, agent, tail = m.groups()
-    event: dict[str, Any] = {
-        "request_id": hashlib.sha256(raw).hexdigest()[:32],
-        "timestamp": parse_clf_time(when),
-        "ip_address": host,
-    }
+    return event_of(m, line_id(raw), parse_clf_time(m.group(5)))
+
+
+def scan_line(line: bytes) -> tuple[re.Match[str], str, int, int | None] | None:
+    """A stripped line's match, host, time (epoch ms) and status — what counting and sampling it needs — or
+    None when :func:`parse_combined` would refuse it or fail (then it says why).
+
+    Example
+    -------
+    >>> scan_line(b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a HTTP/1.1" 200 512 "-" "curl/8"')[1:]
+    ('1.2.3.4', 1431849903000, 200)
+    """
+    text = line.decode("utf-8", "replace").strip()
+    m = (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
+    if m is None:
+        return None
+    host, when, status, size = m.group(2, 5, 7, 8)
+    if len(size) >= _SAFE_DIGITS:
+        return None
+    ts = _time_cache.get(when)
+    if ts is None:
+        try:
+            ts = parse_clf_time(when)
+        except RecordError:
+            return None
+    return m, host, ts, None if status == "-" else int(status)
+
+
+def line_id(raw: bytes) -> str:
+    """The ``request_id`` of a log line: the first 32 hex characters of the SHA-256 of its bytes."""
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any]:
+    """The event of a matched line (see :func:`match_combined`), its id and its time already computed."""
+    vhost, host, ident, user, _, request, status, size, referer, agent, tail = m.groups()
+    event: dict[str, Any] = {"request_id": request_id, "timestamp": timestamp, "ip_address": host}
     parts = _unescape(request).split(" ")
     if len(parts) == 3 and parts[0] and parts[1]:
         event["method"] = parts[0]

@@ -228,6 +228,9 @@ def test_a_bug_in_one_event_quarantines_only_that_event(
         return real(event, **kw)
 
     monkeypatch.setattr(t.scrubber, "scrub_event", flaky)
+    # Common events take a one-pass row that never calls scrub_event: "boom" must take the general path.
+    real_row = t._kept_row
+    monkeypatch.setattr(t, "_kept_row", lambda e, *a: None if e.get("request_id") == "boom" else real_row(e, *a))
     events = [
         {"timestamp": NOW_ISO, "service_name": "s", "status_code": 500, "request_id": r} for r in ("a", "boom", "b")
     ]
@@ -437,3 +440,28 @@ def test_missing_arrival_time_falls_back_to_the_invocation_time(lake: Path) -> N
     (answer,) = t.transform({"records": [record]})["records"]
     (row,) = lines(base64.b64decode(answer["data"]))
     assert row["timestamp"] == "2026-11-22T10:00:00.000Z"
+
+
+def test_the_cyclic_collector_is_paused_for_a_batch_and_resumed_after(
+    lake: Path, firehose_event: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    t = Transformer(Settings(lake.as_uri()), hash_key=b"k" * 16, sink=MetricsSink(stream=io.StringIO()))
+    seen: list[bool] = []
+    real = t._transform
+    monkeypatch.setattr(t, "_transform", lambda event: seen.append(gc.isenabled()) or real(event))
+    assert gc.isenabled()
+    t.transform(firehose_event([{"a": 1}]))
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(t, "_transform", lambda event: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(MemoryError):
+        t.transform(firehose_event([{"a": 1}]))
+    assert gc.isenabled()  # resumed whatever happens
+    gc.disable()
+    try:
+        t = Transformer(Settings(lake.as_uri()), hash_key=b"k" * 16, sink=MetricsSink(stream=io.StringIO()))
+        t.transform(firehose_event([{"a": 1}]))
+        assert not gc.isenabled()  # an application that turned it off keeps it off
+    finally:
+        gc.enable()

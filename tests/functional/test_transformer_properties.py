@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 from typing import Any
+from unittest import mock
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -132,3 +133,112 @@ def test_valid_neighbours_survive_any_malformed_line(noise: list[bytes]) -> None
     for row in rows:
         if quarantine.MARKER in row:
             assert row[quarantine.MARKER]["reason"]  # every quarantined event says why
+
+
+# --------------------------------------------------------------------------- fast paths = general path
+
+_LINE = '{ip} - {user} [{day:02d}/{mon}/{year}:10:{mm:02d}:07 {off}] "{req}" {status} {size} "{ref}" "{ua}"'
+
+
+def _mostly(usual: list[Any], odd: list[Any]) -> st.SearchStrategy[Any]:
+    """Usual values four times as often as odd ones: most lines and events take the fast paths."""
+    return st.sampled_from(usual) | st.sampled_from(usual) | st.sampled_from(usual) | st.sampled_from(odd)
+
+
+_log_lines = st.builds(
+    lambda **kw: _LINE.format(**kw).encode(),
+    ip=_mostly(["203.0.113.9", "2001:db8::1", "host.example:80 10.0.0.1"], ["h" * 50, "alice@example.com"]),
+    user=_mostly(["-", "frank"], ["bob@example.com"]),
+    day=st.integers(1, 28) | st.just(31),
+    mon=_mostly(["May", "Feb"], ["Foo", "may"]),
+    year=_mostly([2015, 2026], [1999, 2100]),
+    mm=st.integers(0, 59) | st.just(60),
+    off=_mostly(["+0000", "-0530"], ["+00:00", "+2400"]),
+    req=_mostly(
+        ["GET /a?token=x HTTP/1.1", "GET /u/alice@example.com HTTP/1.1", "POST /x HTTP/2"],
+        ["-", "x", 'GET /q\\"x HTTP/1.0', "GET /u"],
+    ),
+    status=_mostly(["200", "304", "404", "503"], ["-", "099", "٢٠٠"]),
+    size=_mostly(["512", "-", "0"], ["9" * 700]),
+    ref=_mostly(["-", "https://r.example/?card=4111111111111111"], [""]),
+    ua=_mostly(["curl/8", "Mozilla/5.0 (X11)"], ["-"]),
+)
+_canonical = st.fixed_dictionaries(
+    {
+        "timestamp": st.sampled_from(["2026-11-22T10:00:00.000Z", "2026-11-22T10:00:59.999Z"]),
+        "service_name": _mostly(["shop", "checkout"], ["", "bad name"]),
+        "request_id": st.text(max_size=12),
+    },
+    optional={
+        "status_code": _mostly([200, 204, 302, 404, 503], [99, 1000, "200"]),
+        "latency_ms": _mostly([1.5, 12.0, 999.9, 1000.0, 4000.0], [12, -1.0]),
+        "path": _mostly(["/api/v1/products/123", "/u/alice@example.com", "/a?token=x"], ["", "/" + "p" * 2100]),
+        "ip_address": _mostly(["198.51.100.7", "2001:db8::1"], ["not an ip", "1" * 46]),
+        "user_id": _mostly(["u-1"], ["", 42]),
+        "query_params": st.sampled_from(["page=2&token=abc", "q=a@b.co"]),
+        "customer_email": _mostly(["carol@example.com"], [""]),
+        "request_body": st.just("{}"),
+        "extra": st.sampled_from([{"a": 1}, '{"b": 2}']),
+    },
+).map(_line)
+
+
+def _general_path(t: Transformer, event: dict[str, Any]) -> dict[str, Any]:
+    """The transformer with its fast paths turned off: every record through decode_record(), every event
+    through essentials(), scrub_event() and normalize()."""
+    import loglake.transform as tmod
+
+    t._kept_row = lambda *args: None  # type: ignore[method-assign]
+    t._line_service = None  # no one-line path
+    with (
+        mock.patch.object(tmod, "_second_ms", {}),  # the inline check of canonical events never matches
+        mock.patch.object(tmod, "is_ndjson", lambda data: False),  # NDJSON decoded whole, first
+    ):
+        return t.transform(event)
+
+
+_odd_lines = st.sampled_from(
+    [
+        b"[1, 2]",
+        b'[{"a": 1}, 3, {"b": 2}]',
+        b"{bad",
+        b"not a log line",
+        b"  ",
+        b"",
+        b'"text"',
+        b'{"a": NaN}',
+        b"[ERROR] x",
+    ]
+)
+_mixed = st.one_of(
+    # NDJSON as clients pack it (two objects first), with odd lines among the events
+    st.tuples(
+        _canonical, _canonical, st.lists(_canonical | _odd_lines | _log_lines | st.binary(max_size=20), max_size=6)
+    ).map(lambda t: b"\n".join([t[0], t[1], *t[2]])),
+    st.binary(max_size=80),
+    st.lists(_events.map(_line) | st.binary(max_size=30) | _canonical, max_size=6).map(b"\n".join),
+    _log_lines,
+    st.lists(_log_lines | _canonical, min_size=2, max_size=3).map(b"\n".join),
+    st.lists(_canonical, max_size=6).map(b"\n".join),
+)
+
+
+@given(
+    st.lists(_mixed, max_size=8),
+    st.sampled_from([{}, {"default": {"rate": 0.5, "truncate_ip": True}}, {"services": {"shop": {"rate": 0.0}}}]),
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_fast_paths_answer_exactly_as_the_general_path(payloads: list[bytes], sampling: dict[str, Any]) -> None:
+    event = _event(payloads)
+    outputs = []
+    for fast in (True, False):
+        stream = io.StringIO()
+        t = Transformer(
+            Settings("file:///tmp/loglake-prop-lake", default_service="web", sampling=sampling),
+            hash_key=b"k" * 16,
+            sink=MetricsSink(stream=stream),
+            clock=lambda: 1_795_341_700.0,
+        )
+        response = t.transform(event) if fast else _general_path(t, event)
+        outputs.append((response, stream.getvalue()))
+    assert outputs[0] == outputs[1]

@@ -196,3 +196,21 @@ def test_route_normalizer_uses_the_scrubber_as_a_second_safeguard() -> None:
     routes = RouteNormalizer(scrub)
     assert routes("/a/secretword/b") == "/a/{id}/b"
     assert routes("/a/secretword/b") == "/a/{id}/b" and len(seen) == 1  # memoised
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["shop", "a.b-c_d", 'qu"ote', "back\\slash", "tab\there", "é", "\x7f", ""]) | st.text(),
+            st.integers(min_value=NOW // MINUTE - 2, max_value=NOW // MINUTE + 2),
+            st.sampled_from(["203.0.113.9", "2001:db8::1", "::ffff:203.0.113.9", "fe80::1%eth0", 'fe80::1%"x\\']),
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=150)
+def test_ip_lines_json_is_what_orjson_writes(lines: list[tuple[str, int, str]]) -> None:
+    m = RedMetrics(now_ms=NOW)
+    for service, minute, ip in lines:
+        m.observe_values(service, minute * MINUTE, 200, None, None, ip)
+    assert m.ip_lines_json() == b"".join(orjson.dumps(d) + b"\n" for d in m.ip_lines())

@@ -8,6 +8,8 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loglake.errors import RecordError
 from loglake.formats.cloudwatch import gunzip
@@ -193,3 +195,19 @@ def test_gzip_bomb_is_refused() -> None:
 def test_concatenated_gzip_members_are_read_whole() -> None:
     data = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"a": 2}\n')
     assert [e["a"] for e, _ in decode_record(data).events] == [1, 2]
+
+
+_ndjson_lines = st.lists(
+    st.sampled_from([b'{"a": 1}', b'{"b": [1, {"c": 2}]}', b"{bad", b"  ", b"", b"[1, 2]", b'{"d": NaN}', b"{}"])
+    | st.binary(max_size=12),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(_ndjson_lines)
+@settings(max_examples=300)
+def test_ndjson_shortcut_decodes_as_the_general_path(lines: list[bytes]) -> None:
+    data = b'{"first": 1}\n{"second": 2}\n' + b"\n".join(lines)  # NDJSON: starts with '{', holds '}\n{'
+    # A leading space takes decode_record past its NDJSON shortcut, down the general path to the same lines.
+    assert decode_record(data) == decode_record(b" " + data)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loglake.errors import ConfigError
-from loglake.sampling import Sampler, ServiceRule, hash_unit
+from loglake.sampling import Sampler, ServiceRule, hash_unit, keep_below
 
 
 def reference_keep(request_id: str, rate: float) -> bool:
@@ -113,3 +114,24 @@ def test_per_service_settings_and_defaults() -> None:
 def test_bad_sampling_settings_fail_loudly(setting: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         Sampler.from_settings(setting)
+
+
+@given(st.text(max_size=40), st.floats(min_value=0.0, max_value=1.0, exclude_min=True, exclude_max=True))
+@settings(max_examples=300)
+def test_threshold_bytes_decide_as_the_documented_comparison(request_id: str, rate: float) -> None:
+    digest = hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).digest()
+    h = int.from_bytes(digest[:8], "big")
+    assert (digest < keep_below(rate)) == (h < rate * 2**64)
+
+
+def test_threshold_bytes_at_the_boundary() -> None:
+    """Rates whose ``rate * 2**64`` falls on, just above and just below a request's own point."""
+    for i in range(2000):
+        rid = f"req-{i}"
+        digest = hashlib.sha256(rid.encode()).digest()
+        h = int.from_bytes(digest[:8], "big")
+        exact = h / 2**64
+        for rate in (exact, math.nextafter(exact, 1.0), math.nextafter(exact, 0.0), (h + 1) / 2**64, (h - 1) / 2**64):
+            if 0.0 < rate < 1.0:
+                kept = Sampler(ServiceRule(rate=rate)).decide_values("a", 200, None, rid) is not None
+                assert kept == (h < rate * 2**64) == reference_keep(rid, rate)
