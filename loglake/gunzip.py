@@ -46,10 +46,11 @@ INFLATERS: Final[tuple[ModuleType, ...]] = (*_FAST, zlib)
 
 
 class Chunk(NamedTuple):
-    """Whole lines of text; ``first_line`` is the number of its first line, ``newlines`` its count of ``\\n``."""
+    """Whole lines of text; ``first_line`` is the number of its first line, ``newlines`` its count of ``\\n``.
+    ``text`` is often a view of a larger inflated piece (``bytes(chunk.text)`` copies it out)."""
 
     first_line: int
-    text: bytes
+    text: bytes | memoryview
     newlines: int
 
 
@@ -82,10 +83,11 @@ class GzipChunks:
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         for chunk in self.chunks():
-            yield chunk.first_line, chunk.text
+            yield chunk.first_line, bytes(chunk.text)
 
     def chunks(self) -> Iterator[Chunk]:
-        """As iterating, with each chunk's count of newlines (which numbering its lines needs anyway)."""
+        """As iterating, with each chunk's count of newlines (which numbering its lines needs anyway), and the
+        text as a view where it can be (no copy)."""
         pending = b""
         line = 1
         for piece in self._pieces():
@@ -100,11 +102,16 @@ class GzipChunks:
                 if end <= cut:  # back to the last line end before it, or on to the first one after it
                     end = piece.rfind(b"\n", start, end) + 1 or piece.find(b"\n", end) + 1
                 end = min(end, cut + 1)
-                # One copy at most (a fresh buffer costs page faults as much as the copy itself).
-                whole = not pending and start == 0 and end == len(piece)
-                text = piece if whole else b"".join((pending, view[start:end]))
+                # A view of the piece, not a copy (fresh buffers cost page faults as much as the copying itself);
+                # a copy only to join a line begun in the previous piece.
+                text: bytes | memoryview
+                if pending:
+                    text = b"".join((pending, view[start:end]))
+                    newlines = text.count(b"\n")
+                else:
+                    text = piece if start == 0 and end == len(piece) else view[start:end]
+                    newlines = piece.count(b"\n", start, end)
                 pending = b""
-                newlines = text.count(b"\n")
                 yield Chunk(line, text, newlines)
                 line += newlines
                 start = end

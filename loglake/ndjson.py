@@ -26,7 +26,6 @@ Example
 
 from __future__ import annotations
 
-import io
 import queue
 import struct
 import threading
@@ -160,11 +159,12 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_chunk(text: bytes, first_line: int, *, fast: bool = True, newlines: int | None = None) -> Parsed:
+def parse_chunk(text: bytes | memoryview, first_line: int, *, fast: bool = True, newlines: int | None = None) -> Parsed:
     """Rows and rejected lines of ``text`` (whole lines; the first is line number ``first_line``).
 
     ``fast=False`` reads every line through the reference path (used by tests to compare both paths).
     ``newlines`` is ``text.count(b"\n")`` when the caller has counted it already (:meth:`GzipChunks.chunks`).
+    ``text`` may be a view of a larger buffer (:meth:`GzipChunks.chunks` hands out views, not copies).
     """
     out = Parsed()
     if fast:
@@ -174,6 +174,7 @@ def parse_chunk(text: bytes, first_line: int, *, fast: bool = True, newlines: in
         if table is not None:
             out.add_fast(table, len(text))
             return out
+    text = bytes(text)  # the rest goes line by line (no copy if text is bytes already)
     if _MARKER_NEEDLE not in text:
         _parse_segment(text, first_line, out, fast, refused=fast)
         return out
@@ -265,13 +266,14 @@ def _all(mask: Any) -> bool:
     return not pc.any(pc.invert(mask)).as_py()
 
 
-def _read_fast(text: bytes, newlines: int | None = None) -> pa.Table | None:
+def _read_fast(text: bytes | memoryview, newlines: int | None = None) -> pa.Table | None:
     """Rows of ``text`` if every line is exactly what the reference path would accept unchanged, else None."""
+    buffer = pa.py_buffer(text)  # no copy
     try:
-        table = pajson.read_json(io.BytesIO(text), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
+        table = pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
     except (pa.ArrowException, ValueError):
         return None
-    whole = _as_binary(text)
+    whole = _as_binary(buffer)
     # Arrow skips a byte-order mark at the start of each block it parses (blocks start at line starts); orjson
     # refuses one.
     if _any(pc.match_substring_regex(whole, _BOM_RE)):
@@ -294,14 +296,14 @@ def _read_fast(text: bytes, newlines: int | None = None) -> pa.Table | None:
     return table.set_column(table.schema.get_field_index("timestamp"), ROW_SCHEMA.field("timestamp"), ts)
 
 
-def _as_binary(text: bytes) -> pa.Array:
-    """``text`` as a one-value Arrow binary array, without a copy, for Arrow's string kernels (which scan it
+def _as_binary(buffer: pa.Buffer) -> pa.Array:
+    """``buffer`` as a one-value Arrow binary array, without a copy, for Arrow's string kernels (which scan it
     without holding the GIL)."""
-    offsets = pa.py_buffer(struct.pack("<qq", 0, len(text)))
-    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(text)])
+    offsets = pa.py_buffer(struct.pack("<qq", 0, buffer.size))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
 
 
-def _one_object_per_line(text: bytes, whole: pa.Array, rows: int, newlines: int | None) -> bool:
+def _one_object_per_line(text: bytes | memoryview, whole: pa.Array, rows: int, newlines: int | None) -> bool:
     """Whether the JSON reader found exactly one object on each non-blank line of ``text`` (it reads objects
     separated by any whitespace, and skips blank lines).
 
@@ -310,10 +312,12 @@ def _one_object_per_line(text: bytes, whole: pa.Array, rows: int, newlines: int 
     two objects' starts, so there are at least as many non-blank lines as rows; and at most as many, since there
     are only ``rows`` lines. Otherwise the non-blank lines are counted one by one.
     """
-    lines = (text.count(b"\n") if newlines is None else newlines) + (0 if text.endswith(b"\n") or not text else 1)
+    if newlines is None:
+        newlines = bytes(text).count(b"\n")
+    lines = newlines + (0 if not text or text[-1] == 0x0A else 1)  # a last line without its newline counts too
     if lines == rows and not _any(pc.match_substring_regex(whole, _OBJECTS_ON_ONE_LINE)):
         return True
-    return _nonblank_lines(text) == rows
+    return _nonblank_lines(bytes(text)) == rows
 
 
 def _rows_are_canonical(table: pa.Table) -> bool:

@@ -222,6 +222,9 @@ def test_fast_path_gives_exactly_the_reference_rows(lines: list[bytes], monkeypa
     fast = parse_chunk(text, 1)
     assert (fast.table.to_pylist(), [(r.line, r.reason) for r in fast.rejected]) == reference(text)
     assert fast.lines == sum(1 for line in lines if line.strip())
+    # a view into a larger buffer (as GzipChunks.chunks hands out) reads the same
+    view = parse_chunk(memoryview(b"{\n" + text + b"\n}")[2:-2], 1, newlines=text.count(b"\n"))
+    assert (view.table.to_pylist(), [(r.line, r.reason) for r in view.rejected]) == reference(text)
 
 
 @settings(max_examples=60, deadline=None)
