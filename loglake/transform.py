@@ -309,7 +309,7 @@ class Transformer:
             counts.append((default_service, arrival_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
         service = self._line_service
-        if data and data[0] not in _NOT_A_LINE and b"\n" not in data and service is not None:
+        if data and data[0] not in _NOT_A_LINE and 10 not in data and service is not None:  # 10: no b"\n"
             # One access-log line, as agents send them: matched, validated, counted and sampled without
             # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
             # range, an IP longer than its field) takes the general path below, which decides and says why.
@@ -381,6 +381,9 @@ class Transformer:
         rule_get, default_rule = self._rules.get, self._default_rule
         second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
         kept_row = self._kept_row
+        str_, int_, float_, inf = str, int, float, _INF
+        min_status, max_status, min_latency = _MIN_STATUS, _MAX_STATUS, _MIN_LATENCY
+        max_request_id, max_path, max_ip = _MAX_REQUEST_ID, _MAX_PATH, _MAX_IP
         for item in items:
             if lines:
                 if not item:
@@ -409,15 +412,15 @@ class Transformer:
                 service = get("service_name")
                 ts = get("timestamp")
                 if not (
-                    type(ts) is str
+                    type(ts) is str_
                     and (base := second_get(ts[:20])) is not None
                     and (millis := millis_get(ts[20:])) is not None
-                    and (status is None or (type(status) is int and _MIN_STATUS <= status <= _MAX_STATUS))
-                    and (latency is None or (type(latency) is float and _MIN_LATENCY <= latency < _INF))
-                    and (request_id is None or (type(request_id) is str and len(request_id) <= _MAX_REQUEST_ID))
-                    and (path is None or (type(path) is str and len(path) <= _MAX_PATH))
-                    and (ip is None or (type(ip) is str and len(ip) <= _MAX_IP))
-                    and type(service) is str
+                    and (status is None or (type(status) is int_ and min_status <= status <= max_status))
+                    and (latency is None or (type(latency) is float_ and min_latency <= latency < inf))
+                    and (request_id is None or (type(request_id) is str_ and len(request_id) <= max_request_id))
+                    and (path is None or (type(path) is str_ and len(path) <= max_path))
+                    and (ip is None or (type(ip) is str_ and len(ip) <= max_ip))
+                    and type(service) is str_
                     and service in valid_services
                 ):
                     service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
@@ -437,8 +440,11 @@ class Transformer:
                 elif rule_rate <= 0.0:
                     rate = None
                 else:
-                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < threshold
-                    rate = rule_rate if keep else None
+                    try:
+                        key = request_id.encode()
+                    except UnicodeEncodeError:  # lone surrogates (never from JSON): as Sampler encodes them
+                        key = request_id.encode("utf-8", "surrogatepass")
+                    rate = rule_rate if sha256(key).digest() < threshold else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
