@@ -268,14 +268,19 @@ class RedMetrics:
     def ip_lines_json(self) -> bytes:
         """:meth:`ip_lines` as NDJSON: the bytes ``orjson.dumps`` gives for each line, written directly where
         no character needs escaping (service names and addresses nearly always)."""
+        ips = self._ips
         stamps: dict[int, str] = {}
-        plain = _plain_json_text
+        # Judge each distinct name and address once; sort the keys alone (they are unique).
+        names = {key[0] for key in ips} | {key[2] for key in ips}
+        escaped = {v for v in names if not _plain_json_text(v)}
         out: list[str] = []
-        for (service, minute, ip), n in sorted(self._ips.items()):
+        for key in sorted(ips):
+            service, minute, ip = key
+            n = ips[key]
             stamp = stamps.get(minute)
             if stamp is None:
                 stamp = stamps[minute] = _minute_stamp(minute)
-            if type(n) is int and plain(service) and plain(ip):
+            if type(n) is int and service not in escaped and ip not in escaped:
                 out.append(
                     f'{{"loglake_event":"ip_requests","service_name":"{service}","minute":"{stamp}",'
                     f'"ip_address":"{ip}","requests":{n}}}\n'

@@ -170,7 +170,8 @@ def is_ndjson(data: bytes) -> bool:
     """Does :func:`decode_record` read ``data`` line by line as NDJSON? (It starts with ``{`` and holds ``}\\n{``;
     data of other shapes can be NDJSON too.) Then ``decode_record`` gives, for each non-empty line in order,
     the line as an event when it is a JSON object, else what :func:`decode_line` makes of it."""
-    return data[:1] == b"{" and b"}\n{" in data
+    # find(), not `in`: bytes.__contains__ first tries its argument as an integer, at the cost of an exception.
+    return data[:1] == b"{" and data.find(b"}\n{") >= 0
 
 
 def decode_line(line: bytes) -> Decoded:

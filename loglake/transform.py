@@ -25,6 +25,13 @@ event only. Per event:
 
 Every event ends as exactly one of ``Kept``, ``SampledOut`` or ``Quarantined`` in the metrics.
 
+The common shapes take shorter roads to the same results (``bench/transformer`` measures them; property
+tests hold them to the general path): canonical values of the seven fields are checked inline before
+:func:`~loglake.fastpath.essentials` is asked; a kept event of the usual shape is scrubbed and normalised in
+one pass (:func:`~loglake.fastpath.row_builder`); an NDJSON record is decoded line by line inside the loop;
+a record of one access-log line is matched, counted and sampled without building the event of a line that
+is sampled out. The cyclic garbage collector is paused for the length of a batch.
+
 Example
 -------
 >>> t = Transformer(Settings.from_env({"LOGLAKE_LAKE_URI": "file:///tmp/lake"}), hash_key=b"k")  # doctest: +SKIP
@@ -34,13 +41,11 @@ Example
 
 from __future__ import annotations
 
-import base64
 import binascii
 import gc
 import logging
 import operator
 import re
-import secrets
 import time
 import traceback
 from binascii import b2a_base64, hexlify
@@ -51,7 +56,7 @@ from typing import Any, Final
 import orjson
 
 from loglake import quarantine
-from loglake.errors import ConfigError, RecordError
+from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
     _MAX_PATH,
@@ -67,6 +72,7 @@ from loglake.fastpath import (
     row_builder,
 )
 from loglake.formats.combined import event_of, scan_line
+from loglake.hash_key import HASH_KEY_OBJECT, MIN_SECRET_KEY_BYTES, resolve_hash_key
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_line, decode_record, is_ndjson
@@ -75,73 +81,16 @@ from loglake.sampling import Sampler, ServiceRule
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
-from loglake.storage import LocalStorage, open_storage
+
+__all__ = ["HASH_KEY_OBJECT", "MAX_RESPONSE_BYTES", "MIN_SECRET_KEY_BYTES", "STAGE", "Transformer", "resolve_hash_key"]
 
 logger = logging.getLogger(__name__)
 
-HASH_KEY_OBJECT: Final = "_meta/hash.key"
 STAGE: Final = "transformer"
 #: Firehose refuses a transformation response above 6 MB; keep room for the JSON around the records.
 MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024 - 64 * 1024
-#: A key read from a secret must be at least this long (bytes).
-MIN_SECRET_KEY_BYTES: Final = 16
 #: Raw content scrubbed before it is cut for quarantine: the cut never splits an unscrubbed secret.
 _SCRUB_MARGIN: Final = 8 * 1024
-
-
-def resolve_hash_key(settings: Settings, *, provider: Callable[[str], Any] | None = None) -> bytes:
-    """The HMAC key, read once per cold start.
-
-    Order: ``LOGLAKE_HASH_KEY`` (local runs and tests); else ``LOGLAKE_HASH_KEY_SECRET`` through Powertools
-    parameters — a Secrets Manager secret name or ARN, or ``ssm:/path`` / an SSM parameter ARN for a
-    SecureString; else, for a local ``file://`` lake only, the lake's own key, created once. In AWS a
-    missing, empty, short or unreadable key is a start-up error, never an unkeyed hash.
-
-    ``provider`` replaces the Powertools call (tests).
-
-    Raises
-    ------
-    ConfigError
-        With what is missing and how to set it.
-    """
-    if settings.hash_key:
-        return settings.hash_key.encode()
-    name = settings.hash_key_secret
-    if name:
-        try:
-            value = (provider or _powertools_provider(name))(name)
-        except Exception as exc:
-            raise ConfigError(
-                f"cannot read the hash key from {name!r} ({type(exc).__name__}: {exc}); check that it exists and "
-                "that the function's role may read it (secretsmanager:GetSecretValue / ssm:GetParameter)"
-            ) from None
-        key = value if isinstance(value, bytes) else str(value or "").strip().encode()
-        if len(key) < MIN_SECRET_KEY_BYTES:
-            raise ConfigError(
-                f"the hash key in {name!r} is empty or shorter than {MIN_SECRET_KEY_BYTES} bytes; "
-                "store a random key, e.g. `openssl rand -hex 32`"
-            )
-        return key
-    storage = open_storage(settings.lake_uri)
-    if isinstance(storage, LocalStorage):
-        path = storage.root / HASH_KEY_OBJECT
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
-    raise ConfigError(
-        "no hash key: set LOGLAKE_HASH_KEY_SECRET to a Secrets Manager secret or ssm:/parameter (or "
-        "LOGLAKE_HASH_KEY) — loglake never writes unkeyed hashes of personal data"
-    )
-
-
-def _powertools_provider(name: str) -> Callable[[str], Any]:
-    from aws_lambda_powertools.utilities import parameters
-
-    if name.startswith("ssm:") or name.startswith("arn:aws:ssm:"):
-        return lambda n: parameters.get_parameter(n.removeprefix("ssm:"), decrypt=True, max_age=0)
-    return lambda n: parameters.get_secret(n, max_age=0)
 
 
 def _arrival_ms(record: Mapping[str, Any]) -> int | None:
@@ -309,7 +258,7 @@ class Transformer:
             counts.append((default_service, arrival_ms, "Quarantined", 1))
             return _ok(record_id, [marker])
         service = self._line_service
-        if data and data[0] not in _NOT_A_LINE and b"\n" not in data and service is not None:
+        if data and data[0] not in _NOT_A_LINE and 10 not in data and service is not None:  # 10: no b"\n"
             # One access-log line, as agents send them: matched, validated, counted and sampled without
             # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
             # range, an IP longer than its field) takes the general path below, which decides and says why.
@@ -381,6 +330,9 @@ class Transformer:
         rule_get, default_rule = self._rules.get, self._default_rule
         second_get, millis_get, valid_services = _second_ms.get, _MILLIS_Z.get, _valid_services
         kept_row = self._kept_row
+        str_, int_, float_, inf = str, int, float, _INF
+        min_status, max_status, min_latency = _MIN_STATUS, _MAX_STATUS, _MIN_LATENCY
+        max_request_id, max_path, max_ip = _MAX_REQUEST_ID, _MAX_PATH, _MAX_IP
         for item in items:
             if lines:
                 if not item:
@@ -409,15 +361,15 @@ class Transformer:
                 service = get("service_name")
                 ts = get("timestamp")
                 if not (
-                    type(ts) is str
+                    type(ts) is str_
                     and (base := second_get(ts[:20])) is not None
                     and (millis := millis_get(ts[20:])) is not None
-                    and (status is None or (type(status) is int and _MIN_STATUS <= status <= _MAX_STATUS))
-                    and (latency is None or (type(latency) is float and _MIN_LATENCY <= latency < _INF))
-                    and (request_id is None or (type(request_id) is str and len(request_id) <= _MAX_REQUEST_ID))
-                    and (path is None or (type(path) is str and len(path) <= _MAX_PATH))
-                    and (ip is None or (type(ip) is str and len(ip) <= _MAX_IP))
-                    and type(service) is str
+                    and (status is None or (type(status) is int_ and min_status <= status <= max_status))
+                    and (latency is None or (type(latency) is float_ and min_latency <= latency < inf))
+                    and (request_id is None or (type(request_id) is str_ and len(request_id) <= max_request_id))
+                    and (path is None or (type(path) is str_ and len(path) <= max_path))
+                    and (ip is None or (type(ip) is str_ and len(ip) <= max_ip))
+                    and type(service) is str_
                     and service in valid_services
                 ):
                     service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
@@ -437,8 +389,11 @@ class Transformer:
                 elif rule_rate <= 0.0:
                     rate = None
                 else:
-                    keep = sha256(request_id.encode("utf-8", "surrogatepass")).digest() < threshold
-                    rate = rule_rate if keep else None
+                    try:
+                        key = request_id.encode()
+                    except UnicodeEncodeError:  # lone surrogates (never from JSON): as Sampler encodes them
+                        key = request_id.encode("utf-8", "surrogatepass")
+                    rate = rule_rate if sha256(key).digest() < threshold else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
@@ -555,7 +510,7 @@ def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _ok(record_id: Any, lines: list[bytes]) -> dict[str, Any]:
-    return {"recordId": record_id, "result": "Ok", "data": base64.b64encode(b"".join(lines)).decode()}
+    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(b"".join(lines), newline=False).decode()}
 
 
 def _failed(record: Mapping[str, Any]) -> dict[str, Any]:
