@@ -201,7 +201,14 @@ def decode_record(data: bytes) -> Decoded:
         try:
             data = gunzip(data)
         except RecordError as exc:
-            out.failures.append((data, str(exc)))
+            first, newline, rest = data.partition(b"\n")
+            if not newline:
+                out.failures.append((data, str(exc)))
+                return out
+            # Not gzip after all, only a first line that starts like it: that line is quarantined with the
+            # gzip reason and its neighbours are decoded as the text lines they are.
+            out.failures.append((first, str(exc)))
+            _decode_lines(rest, out)
             return out
         if is_envelope(data):
             try:

@@ -135,6 +135,16 @@ def test_valid_neighbours_survive_any_malformed_line(noise: list[bytes]) -> None
             assert row[quarantine.MARKER]["reason"]  # every quarantined event says why
 
 
+def test_a_first_line_that_looks_like_gzip_does_not_take_its_neighbours() -> None:
+    # Found by the property above: a record whose first bytes are the gzip magic number but which is not gzip.
+    record = b"\x1f\x8b not gzip at all\n" + _line({**VALID, "request_id": "keep-me"})
+    (answer,) = _transformer().transform(_event([record]))["records"]
+    rows = [orjson.loads(x) for x in base64.b64decode(answer["data"]).splitlines()]
+    assert any(r.get("request_id") == "keep-me" for r in rows)
+    (marker,) = [r[quarantine.MARKER] for r in rows if quarantine.MARKER in r]
+    assert "gzip" in marker["reason"]
+
+
 # --------------------------------------------------------------------------- fast paths = general path
 
 _LINE = '{ip} - {user} [{day:02d}/{mon}/{year}:10:{mm:02d}:07 {off}] "{req}" {status} {size} "{ref}" "{ua}"'
