@@ -59,11 +59,13 @@ from loglake import quarantine
 from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
+    _MAX_MS,
     _MAX_PATH,
     _MAX_REQUEST_ID,
     _MAX_STATUS,
     _MILLIS_Z,
     _MIN_LATENCY,
+    _MIN_MS,
     _MIN_STATUS,
     _second_ms,
     _valid_services,
@@ -107,8 +109,6 @@ _INF: Final = float("inf")
 #: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 _data_of: Final = operator.methodcaller("get", "data", "")
-_MIN_MS: Final = 946_684_800_000
-_MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
