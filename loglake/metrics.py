@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, repeat
-from operator import is_not
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -271,7 +271,7 @@ class RedMetrics:
         ips = self._ips
         stamps: dict[int, str] = {}
         # Judge each distinct name and address once; sort the keys alone (they are unique).
-        names = {key[0] for key in ips} | {key[2] for key in ips}
+        names = set(map(itemgetter(0), ips)) | set(map(itemgetter(2), ips))
         escaped = {v for v in names if not _plain_json_text(v)}
         out: list[str] = []
         for key in sorted(ips):

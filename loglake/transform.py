@@ -48,7 +48,7 @@ import operator
 import re
 import time
 import traceback
-from binascii import b2a_base64, hexlify
+from binascii import a2b_base64, b2a_base64, hexlify
 from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import Any, Final
@@ -59,11 +59,13 @@ from loglake import quarantine
 from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
+    _MAX_MS,
     _MAX_PATH,
     _MAX_REQUEST_ID,
     _MAX_STATUS,
     _MILLIS_Z,
     _MIN_LATENCY,
+    _MIN_MS,
     _MIN_STATUS,
     _second_ms,
     _valid_services,
@@ -107,8 +109,6 @@ _INF: Final = float("inf")
 #: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 _data_of: Final = operator.methodcaller("get", "data", "")
-_MIN_MS: Final = 946_684_800_000
-_MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
@@ -182,13 +182,47 @@ class Transformer:
         answers: list[dict[str, Any]] = []
         observations: list[tuple[Any, ...]] = []
         counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
+        line_service = self._line_service
+        rule_rate, _, truncate, threshold = self._line_rule
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
             marks = len(observations), len(counts)
             try:
-                answers.append(self._transform_record(record, observations, counts, now_ms))
+                data = record.get("data")
+                if type(data) is str:
+                    try:
+                        data = a2b_base64(data, strict_mode=True)
+                    except ValueError:  # binascii.Error, non-ASCII text: _transform_record quarantines it
+                        data = None
+                else:
+                    data = None
+                # One access-log line, as agents send them: matched, validated, counted and sampled here, without
+                # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
+                # range, an IP longer than its field) goes on to _transform_record, which decides and says why.
+                if data and data[0] not in _NOT_A_LINE and 10 not in data and line_service is not None:  # 10: "\n"
+                    line = data.strip()
+                    scanned = scan_line(line) if line else None
+                    if scanned is not None:
+                        m, host, ts, status = scanned
+                        if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
+                            ip = truncate_ip(host) if truncate else host
+                            request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
+                            if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
+                                rate = 1.0
+                            elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
+                                rate = rule_rate
+                            else:
+                                observations.append((line_service, ts // 60_000, status, None, None, ip, "SampledOut"))
+                                answers.append({"recordId": record["recordId"], "result": "Dropped", "data": ""})
+                                continue
+                            event = event_of(m, request_id.decode(), ts)
+                            out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                            observations.append((line_service, ts // 60_000, status, None, None, ip, outcome))
+                            answers.append(_ok(record["recordId"], [out]))
+                            continue
+                answers.append(self._transform_record(record, data, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch
                 self._log_failure("record", record.get("recordId"), exc)
                 del observations[marks[0] :], counts[marks[1] :]  # the record counts as ProcessingFailed only
@@ -233,6 +267,7 @@ class Transformer:
     def _transform_record(
         self,
         record: Mapping[str, Any],
+        data: bytes | None,
         observations: list[tuple[Any, ...]],
         counts: list[tuple[str, int, str, int]],
         now_ms: int,
@@ -245,42 +280,19 @@ class Transformer:
             arrival_ms = _arrival_ms(record)
             if arrival_ms is None:
                 arrival_ms = now_ms
-        encoded = record.get("data")
-        try:
-            if type(encoded) is not str and not isinstance(encoded, str | bytes):
-                raise TypeError
-            data = binascii.a2b_base64(encoded, strict_mode=True)
-        except (binascii.Error, TypeError, ValueError):
-            text = str(encoded)[:4096].encode()
-            marker = self._quarantine_line(
-                text, None, "the record's data is not valid base64", record_id, _record_context(record)
-            )
-            counts.append((default_service, arrival_ms, "Quarantined", 1))
-            return _ok(record_id, [marker])
-        service = self._line_service
-        if data and data[0] not in _NOT_A_LINE and 10 not in data and service is not None:  # 10: no b"\n"
-            # One access-log line, as agents send them: matched, validated, counted and sampled without
-            # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
-            # range, an IP longer than its field) takes the general path below, which decides and says why.
-            line = data.strip()
-            scanned = scan_line(line) if line else None
-            if scanned is not None:
-                m, host, ts, status = scanned
-                if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
-                    rule_rate, _, truncate, threshold = self._line_rule
-                    ip = truncate_ip(host) if truncate else host
-                    request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
-                    if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
-                        rate = 1.0
-                    elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
-                        rate = rule_rate
-                    else:
-                        observations.append((service, ts // 60_000, status, None, None, ip, "SampledOut"))
-                        return {"recordId": record_id, "result": "Dropped", "data": ""}
-                    event = event_of(m, request_id.decode(), ts)
-                    out_line, outcome = self._kept_log_line(record, line, event, ts, arrival_ms, rate, truncate)
-                    observations.append((service, ts // 60_000, status, None, None, ip, outcome))
-                    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(out_line, newline=False).decode()}
+        if data is None:
+            encoded = record.get("data")
+            try:
+                if not isinstance(encoded, str | bytes):
+                    raise TypeError
+                data = a2b_base64(encoded, strict_mode=True)
+            except (binascii.Error, TypeError, ValueError):
+                text = str(encoded)[:4096].encode()
+                marker = self._quarantine_line(
+                    text, None, "the record's data is not valid base64", record_id, _record_context(record)
+                )
+                counts.append((default_service, arrival_ms, "Quarantined", 1))
+                return _ok(record_id, [marker])
         out: list[bytes] = []
         if is_ndjson(data):  # decoded line by line as the events are processed: each is freed at once
             failures: list[tuple[bytes, str]] = []
@@ -429,11 +441,16 @@ class Transformer:
         line: bytes,
         event: dict[str, Any],
         ts: int,
-        arrival_ms: int,
         rate: float,
         truncate: bool,
+        now_ms: int,
     ) -> tuple[bytes, str]:
         """The output line of a kept access-log line and its outcome (as :meth:`_events` makes them)."""
+        arrival_ms = record.get("approximateArrivalTimestamp")
+        if type(arrival_ms) is not int:
+            arrival_ms = _arrival_ms(record)
+            if arrival_ms is None:
+                arrival_ms = now_ms
         try:
             out = self._kept_row(event, ts, rate, truncate)
             if out is None:
