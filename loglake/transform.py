@@ -73,7 +73,15 @@ from loglake.fastpath import (
     format_ms,
     row_builder,
 )
-from loglake.formats.combined import event_of, scan_line
+from loglake.formats.combined import (
+    _ESCAPED_RE,
+    _FAST_RE,
+    _SAFE_DIGITS,
+    _STATUS_VALUES,
+    _time_cache,
+    event_of,
+    scan_time,
+)
 from loglake.hash_key import HASH_KEY_OBJECT, MIN_SECRET_KEY_BYTES, resolve_hash_key
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
@@ -184,51 +192,76 @@ class Transformer:
         counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
         line_service = self._line_service
         rule_rate, _, truncate, threshold = self._line_rule
+        # The one-line path's names, bound once: it runs per record and costs a few microseconds.
+        lines = line_service is not None
+        keep_all, sampled = rule_rate >= 1.0, 0.0 < rule_rate < 1.0
+        # The lines' observations, without the latency and route they never have: see RedMetrics.ingest_untimed.
+        line_observations: list[tuple[int, int | None, str | None, str]] = []
+        answer, observe = answers.append, line_observations.append
+        fast_match, escaped_match = _FAST_RE.match, _ESCAPED_RE.match
+        time_get, status_get = _time_cache.get, _STATUS_VALUES.get
+        not_a_line, max_ip, min_ms, max_ms, safe_digits = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS, _SAFE_DIGITS
+        b64decode, digest_of, hexlify_ = a2b_base64, sha256, hexlify
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
-            marks = len(observations), len(counts)
+            marks = None  # the one-line path observes nothing before it answers: nothing to take back
             try:
                 data = record.get("data")
                 if type(data) is str:
                     try:
-                        data = a2b_base64(data, strict_mode=True)
+                        data = b64decode(data, strict_mode=True)
                     except ValueError:  # binascii.Error, non-ASCII text: _transform_record quarantines it
                         data = None
                 else:
                     data = None
-                # One access-log line, as agents send them: matched, validated, counted and sampled here, without
-                # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
-                # range, an IP longer than its field) goes on to _transform_record, which decides and says why.
-                if data and data[0] not in _NOT_A_LINE and 10 not in data and line_service is not None:  # 10: "\n"
+                # One access-log line, as agents send them: matched, validated, counted and sampled here (what
+                # scan_line() does, inline), without building its event unless it is kept. Anything unusual (no
+                # match, a time outside the schema's range, an IP longer than its field) goes on to
+                # _transform_record, which decides and says why.
+                if data and lines and data[0] not in not_a_line and 10 not in data:  # 10: "\n"
                     line = data.strip()
-                    scanned = scan_line(line) if line else None
-                    if scanned is not None:
-                        m, host, ts, status = scanned
-                        if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
-                            ip = truncate_ip(host) if truncate else host
-                            request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
-                            if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
+                    text = line.decode("utf-8", "replace").strip()
+                    m = escaped_match(text) if "\\" in text else fast_match(text)
+                    if m is not None:
+                        host, when, status, size = m.group(2, 5, 7, 8)
+                        ts = time_get(when)
+                        if ts is None:
+                            ts = scan_time(when)
+                        code = status_get(status)
+                        if code is None and status != "-":
+                            code = int(status)
+                        if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms and len(size) < safe_digits:
+                            if keep_all or (code is not None and (code >= 400 or code < 100)):
                                 rate = 1.0
-                            elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
-                                rate = rule_rate
+                                request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
                             else:
-                                observations.append((line_service, ts // 60_000, status, None, None, ip, "SampledOut"))
-                                answers.append({"recordId": record["recordId"], "result": "Dropped", "data": ""})
-                                continue
+                                request_id = hexlify_(digest_of(line).digest()[:16])
+                                if sampled and digest_of(request_id).digest() < threshold:
+                                    rate = rule_rate
+                                else:
+                                    ip = truncate_ip(host) if truncate else host
+                                    observe((ts // 60_000, code, ip, "SampledOut"))
+                                    answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
+                                    continue
+                            ip = truncate_ip(host) if truncate else host
                             event = event_of(m, request_id.decode(), ts)
                             out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
-                            observations.append((line_service, ts // 60_000, status, None, None, ip, outcome))
-                            answers.append(_ok(record["recordId"], [out]))
+                            observe((ts // 60_000, code, ip, outcome))
+                            answer(_ok(record["recordId"], [out]))
                             continue
-                answers.append(self._transform_record(record, data, observations, counts, now_ms))
+                marks = len(observations), len(counts)
+                answer(self._transform_record(record, data, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch
                 self._log_failure("record", record.get("recordId"), exc)
-                del observations[marks[0] :], counts[marks[1] :]  # the record counts as ProcessingFailed only
-                answers.append(_failed(record))
+                if marks is not None:  # the record counts as ProcessingFailed only
+                    del observations[marks[0] :], counts[marks[1] :]
+                answer(_failed(record))
                 counts.append((self.settings.default_service, now_ms, "ProcessingFailed", 1))
         metrics.ingest(observations)
+        if line_service is not None:
+            metrics.ingest_untimed(line_service, line_observations)
         for service, timestamp_ms, outcome, n in counts:
             metrics.outcome(service, timestamp_ms, outcome, n)
         self._fit_response(answers, metrics, now_ms)

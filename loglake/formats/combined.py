@@ -69,6 +69,9 @@ _hour_cache: dict[str, int] = {}
 _time_cache: dict[str, int] = {}
 #: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
 _SAFE_DIGITS: Final = 640
+#: A status of three ASCII digits → its value, without int() (``\d`` also matches other scripts' digits, which
+#: are not here: int() reads those).
+_STATUS_VALUES: Final = {f"{i:03d}": i for i in range(1000)}
 
 
 def _unescape(text: str) -> str:
@@ -183,11 +186,18 @@ def scan_line(line: bytes) -> tuple[re.Match[str], str, int, int | None] | None:
         return None
     ts = _time_cache.get(when)
     if ts is None:
-        try:
-            ts = parse_clf_time(when)
-        except RecordError:
+        ts = scan_time(when)
+        if ts is None:
             return None
     return m, host, ts, None if status == "-" else int(status)
+
+
+def scan_time(text: str) -> int | None:
+    """:func:`parse_clf_time`, or None where it refuses the text."""
+    try:
+        return parse_clf_time(text)
+    except RecordError:
+        return None
 
 
 def line_id(raw: bytes) -> str:
