@@ -75,8 +75,9 @@ from loglake.fastpath import (
 )
 from loglake.formats.combined import (
     _ESCAPED_RE,
+    _ESCAPED_SCAN_RE,
     _FAST_RE,
-    _SAFE_DIGITS,
+    _FAST_SCAN_RE,
     _STATUS_VALUES,
     _time_cache,
     event_of,
@@ -198,9 +199,9 @@ class Transformer:
         # The lines' observations, without the latency and route they never have: see RedMetrics.ingest_untimed.
         line_observations: list[tuple[int, int | None, str | None, str]] = []
         answer, observe = answers.append, line_observations.append
-        fast_match, escaped_match = _FAST_RE.match, _ESCAPED_RE.match
+        fast_scan, escaped_scan = _FAST_SCAN_RE.match, _ESCAPED_SCAN_RE.match
         time_get, status_get = _time_cache.get, _STATUS_VALUES.get
-        not_a_line, max_ip, min_ms, max_ms, safe_digits = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS, _SAFE_DIGITS
+        not_a_line, max_ip, min_ms, max_ms = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS
         b64decode, digest_of, hexlify_ = a2b_base64, sha256, hexlify
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
@@ -217,22 +218,24 @@ class Transformer:
                 else:
                     data = None
                 # One access-log line, as agents send them: matched, validated, counted and sampled here (what
-                # scan_line() does, inline), without building its event unless it is kept. Anything unusual (no
-                # match, a time outside the schema's range, an IP longer than its field) goes on to
-                # _transform_record, which decides and says why.
+                # scan_line() does, inline, the match stopping after the size: see _FAST_SCAN_RE), without
+                # matching it whole or building its event unless it is kept. Anything unusual (no match, a time
+                # outside the schema's range, an IP longer than its field) goes on to _transform_record, which
+                # decides and says why.
                 if data and lines and data[0] not in not_a_line and 10 not in data:  # 10: "\n"
                     line = data.strip()
                     text = line.decode("utf-8", "replace").strip()
-                    m = escaped_match(text) if "\\" in text else fast_match(text)
+                    escaped = "\\" in text
+                    m = escaped_scan(text) if escaped else fast_scan(text)
                     if m is not None:
-                        host, when, status, size = m.group(2, 5, 7, 8)
+                        host, when, status = m.group(2, 5, 7)
                         ts = time_get(when)
                         if ts is None:
                             ts = scan_time(when)
                         code = status_get(status)
                         if code is None and status != "-":
                             code = int(status)
-                        if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms and len(size) < safe_digits:
+                        if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms:
                             if keep_all or (code is not None and (code >= 400 or code < 100)):
                                 rate = 1.0
                                 request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
@@ -245,12 +248,15 @@ class Transformer:
                                     observe((ts // 60_000, code, ip, "SampledOut"))
                                     answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
                                     continue
-                            ip = truncate_ip(host) if truncate else host
-                            event = event_of(m, request_id.decode(), ts)
-                            out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
-                            observe((ts // 60_000, code, ip, outcome))
-                            answer(_ok(record["recordId"], [out]))
-                            continue
+                            # Kept: the whole line matched for its event (the scan matching, this does).
+                            m = (_ESCAPED_RE if escaped else _FAST_RE).match(text)
+                            if m is not None:
+                                ip = truncate_ip(host) if truncate else host
+                                event = event_of(m, request_id.decode(), ts)
+                                out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                                observe((ts // 60_000, code, ip, outcome))
+                                answer(_ok(record["recordId"], [out]))
+                                continue
                 marks = len(observations), len(counts)
                 answer(self._transform_record(record, data, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch

@@ -54,6 +54,17 @@ _ESCAPED_RE: Final = re.compile(
     + r")?(?:[ \t]+(.*?))?[ \t]*\Z",
     re.DOTALL,
 )
+#: What sampling and counting a line needs (host, time, status), matched as far as the size only: the rest of
+#: the patterns above, ``(?: "…" "…")?(?:[ \t]+(.*?))?[ \t]*\Z``, matches whatever follows the size
+#: when that is nothing or starts with a space or a tab, so these match exactly the lines the full patterns
+#: match, with the same groups — except sizes of 640 digits or more, left to the general path (see
+#: :data:`_SAFE_DIGITS`). Their groups: vhost, host, ident, user, time, request, status, size.
+_FAST_SCAN_RE: Final = re.compile(
+    r'(?:(\S+:\d+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}|-) (\d{1,639}|-)(?=[ \t]|\Z)'
+)
+_ESCAPED_SCAN_RE: Final = re.compile(
+    r"(?:(\S+:\d+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED + r" (\d{3}|-) (\d{1,639}|-)(?=[ \t]|\Z)"
+)
 _TIME_RE: Final = re.compile(r"(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2}):?(\d{2})")
 _MONTHS: Final = {
     m: i
