@@ -220,7 +220,9 @@ def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any
     """The event of a matched line (see :func:`match_combined`), its id and its time already computed."""
     vhost, host, ident, user, _, request, status, size, referer, agent, tail = m.groups()
     event: dict[str, Any] = {"request_id": request_id, "timestamp": timestamp, "ip_address": host}
-    parts = _unescape(request).split(" ")
+    escaped = "\\" in m.string  # nearly never: then no field has anything to unescape
+    unescaped = _unescape(request) if escaped else request
+    parts = unescaped.split(" ")
     if len(parts) == 3 and parts[0] and parts[1]:
         event["method"] = parts[0]
         path, sep, query = parts[1].partition("?")
@@ -235,18 +237,19 @@ def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any
         if sep:
             event["query_params"] = query
     elif request not in ("", "-"):
-        event["request_line"] = _unescape(request)
+        event["request_line"] = unescaped
     if status != "-":
-        event["status_code"] = int(status)
+        code = _STATUS_VALUES.get(status)
+        event["status_code"] = int(status) if code is None else code
     event["bytes_sent"] = 0 if size == "-" else int(size)
     if user != "-":
         event["user_id"] = user
     if ident != "-":
         event["ident"] = ident
     if referer not in (None, "-", ""):
-        event["referer"] = _unescape(referer)
+        event["referer"] = _unescape(referer) if escaped else referer
     if agent not in (None, "-", ""):
-        event["user_agent"] = _unescape(agent)
+        event["user_agent"] = _unescape(agent) if escaped else agent
     if vhost:
         event["vhost"] = vhost
     if tail:
