@@ -88,7 +88,7 @@ from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler, ServiceRule
+from loglake.sampling import Sampler, ServiceRule, short_sha256
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
@@ -202,7 +202,8 @@ class Transformer:
         fast_scan, escaped_scan = _FAST_SCAN_RE.match, _ESCAPED_SCAN_RE.match
         time_get, status_get = _time_cache.get, _STATUS_VALUES.get
         not_a_line, max_ip, min_ms, max_ms = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS
-        b64decode, digest_of, hexlify_ = a2b_base64, sha256, hexlify
+        b64decode, digest_of, short_digest_of, hexlify_ = a2b_base64, sha256, short_sha256, hexlify
+        kept_row, b64encode = self._kept_row, _b64encode
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
@@ -241,7 +242,7 @@ class Transformer:
                                 request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
                             else:
                                 request_id = hexlify_(digest_of(line).digest()[:16])
-                                if sampled and digest_of(request_id).digest() < threshold:
+                                if sampled and short_digest_of(request_id).digest() < threshold:
                                     rate = rule_rate
                                 else:
                                     ip = truncate_ip(host) if truncate else host
@@ -253,9 +254,13 @@ class Transformer:
                             if m is not None:
                                 ip = truncate_ip(host) if truncate else host
                                 event = event_of(m, request_id.decode(), ts)
-                                out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                                out = kept_row(event, ts, rate, truncate)  # None: not the usual shape
+                                if out is None:
+                                    out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                                else:
+                                    outcome = "Kept"
                                 observe((ts // 60_000, code, ip, outcome))
-                                answer(_ok(record["recordId"], [out]))
+                                answer({"recordId": record["recordId"], "result": "Ok", "data": b64encode(out)})
                                 continue
                 marks = len(observations), len(counts)
                 answer(self._transform_record(record, data, observations, counts, now_ms))
@@ -563,6 +568,10 @@ def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(kinesis, Mapping):
         return {}
     return {k: kinesis[k] for k in ("shardId", "sequenceNumber", "subsequenceNumber") if k in kinesis}
+
+
+def _b64encode(data: bytes) -> str:
+    return b2a_base64(data, newline=False).decode()
 
 
 def _ok(record_id: Any, lines: list[bytes]) -> dict[str, Any]:
