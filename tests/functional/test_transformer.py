@@ -146,6 +146,26 @@ def test_ndjson_record_mixed_valid_and_invalid_events(
     assert (t["Kept"], t["Quarantined"], t["SampledOut"]) == (2, 2, 0)
 
 
+def test_sizes_beyond_int64_are_quarantined_by_the_transformer(
+    transform: Callable[..., Any], firehose_event: Callable[..., Any], lake: Path
+) -> None:
+    """bytes_sent is an INT64 column: a larger size is refused here, with its reason, and its neighbours kept."""
+    good = {
+        "timestamp": NOW_ISO,
+        "service_name": "shop",
+        "status_code": 500,
+        "request_id": "r1",
+        "bytes_sent": 2**63 - 1,
+    }
+    record = b"\n".join([orjson.dumps(good), json.dumps({**good, "request_id": "r2", "bytes_sent": 2**70}).encode()])
+    ((_, result, data),) = decoded_records(transform(firehose_event([record])))
+    out = lines(data)
+    rows = [x for x in out if quarantine.MARKER not in x]
+    markers = [x[quarantine.MARKER] for x in out if quarantine.MARKER in x]
+    assert result == "Ok" and [(r["request_id"], r["bytes_sent"]) for r in rows] == [("r1", 2**63 - 1)]
+    assert markers[0]["reason"] == f"bytes_sent {2**70} is outside the allowed range [0, 9223372036854775807]"
+
+
 def test_all_sampled_out_record_is_dropped(
     transform: Callable[..., Any],
     firehose_event: Callable[..., Any],
