@@ -56,6 +56,8 @@ from typing import Any, Final
 import orjson
 
 from loglake import quarantine
+from loglake.b64 import decode as b64decode
+from loglake.b64 import encode_text as b64encode_text
 from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
@@ -249,7 +251,7 @@ class Transformer:
         try:
             if type(encoded) is not str and not isinstance(encoded, str | bytes):
                 raise TypeError
-            data = binascii.a2b_base64(encoded, strict_mode=True)
+            data = b64decode(encoded)
         except (binascii.Error, TypeError, ValueError):
             text = str(encoded)[:4096].encode()
             marker = self._quarantine_line(
@@ -510,7 +512,7 @@ def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _ok(record_id: Any, lines: list[bytes]) -> dict[str, Any]:
-    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(b"".join(lines), newline=False).decode()}
+    return {"recordId": record_id, "result": "Ok", "data": b64encode_text(b"".join(lines))}
 
 
 def _failed(record: Mapping[str, Any]) -> dict[str, Any]:
