@@ -236,6 +236,32 @@ def test_invalid_base64_record_is_quarantined_not_failed(transform: Callable[...
     assert lines(data)[0][quarantine.MARKER]["reason"] == "the record's data is not valid base64"
 
 
+@pytest.mark.parametrize(
+    ("data", "decoded"),
+    [
+        ("eyJzdGF0dXNfY29kZSI6IDUwMH0=", b'{"status_code": 500}'),  # canonical: the fast codec's answer
+        ("eyJzdGF0dXNfY29kZSI6IDUwMH1=", b'{"status_code": 500}'),  # padding bits set: the standard library's
+        (b"eyJzdGF0dXNfY29kZSI6IDUwMH0=", b'{"status_code": 500}'),
+    ],
+)
+def test_base64_is_read_as_the_standard_library_reads_it(
+    transform: Callable[..., Any], data: str | bytes, decoded: bytes
+) -> None:
+    assert base64.b64decode(data, validate=True) == decoded
+    event = {"records": [{"recordId": "x", "approximateArrivalTimestamp": 1795341600000, "data": data}]}
+    ((rid, result, out),) = decoded_records(transform(event))
+    assert rid == "x" and result == "Ok"
+    assert lines(out)[0]["status_code"] == 500
+
+
+@pytest.mark.parametrize("data", ["eyJzdGF0dXNfY29kZSI6IDUwMH0", "eyJzdGF0dXNf\nY29kZSI6IDUwMH0=", "éyJz"])
+def test_base64_the_standard_library_refuses_is_quarantined(transform: Callable[..., Any], data: str) -> None:
+    event = {"records": [{"recordId": "x", "approximateArrivalTimestamp": 1795341600000, "data": data}]}
+    ((rid, result, out),) = decoded_records(transform(event))
+    assert rid == "x" and result == "Ok"
+    assert lines(out)[0][quarantine.MARKER]["reason"] == "the record's data is not valid base64"
+
+
 def test_a_bug_in_one_event_quarantines_only_that_event(
     lake: Path, firehose_event: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
