@@ -21,8 +21,9 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
+import msgspec
 import orjson
 
 from loglake.errors import RecordError
@@ -47,6 +48,7 @@ _MAX_SERVICE: Final = FIELDS_BY_NAME["service_name"].max_length or 0
 _MIN_STATUS: Final = FIELDS_BY_NAME["status_code"].minimum or 0
 _MAX_STATUS: Final = FIELDS_BY_NAME["status_code"].maximum or 999
 _MIN_LATENCY: Final = FIELDS_BY_NAME["latency_ms"].minimum or 0.0
+_MAX_LINE_LATENCY: Final = 1e15
 _MIN_MS: Final = 946_684_800_000
 _MAX_MS: Final = 4_102_444_800_000
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
@@ -57,6 +59,31 @@ _second_ms: dict[str, int] = {}
 #: ``dddZ`` → ddd: the tail of a canonical timestamp (three ASCII digits and ``Z``) in one lookup.
 _MILLIS_Z: Final = {f"{i:03d}Z": i for i in range(1000)}
 _CANONICAL_TS: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+
+
+class LineEssentials(msgspec.Struct, gc=False):
+    """The seven fields of an NDJSON line, typed, as :data:`decode_essentials` reads them; the others are skipped.
+
+    The types and bounds are the canonical form the transformer's inline checks accept (``status_code`` an
+    integer within the schema's range, ``latency_ms`` a finite number ≥ 0 — an integer becomes its float, as
+    :func:`essentials` makes it —, strings within their limits); ``timestamp`` and ``service_name`` are
+    required, their canonical form checked by the caller. A line that does not decode so raises
+    ``msgspec.DecodeError`` (``ValidationError`` is one): the caller then takes the general path.
+    Latencies are bounded well below 2**64 so that no integer read differently by the standard library
+    (``loads_lenient`` keeps integers beyond 64 bits as text) reaches here.
+    """
+
+    timestamp: str
+    service_name: str
+    status_code: Annotated[int, msgspec.Meta(ge=_MIN_STATUS, le=_MAX_STATUS)] | None = None
+    latency_ms: Annotated[float, msgspec.Meta(ge=_MIN_LATENCY, le=_MAX_LINE_LATENCY)] | None = None
+    request_id: Annotated[str, msgspec.Meta(max_length=_MAX_REQUEST_ID)] | None = None
+    path: Annotated[str, msgspec.Meta(max_length=_MAX_PATH)] | None = None
+    ip_address: Annotated[str, msgspec.Meta(max_length=_MAX_IP)] | None = None
+
+
+#: NDJSON line → :class:`LineEssentials`, the fields outside the seven skipped (not built).
+decode_essentials: Final = msgspec.json.Decoder(LineEssentials).decode
 
 
 def _timestamp_ms(value: Any) -> int | None:

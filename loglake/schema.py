@@ -76,7 +76,8 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("query_params", STRING, "Raw query string, secret values redacted.", max_length=4096),
     Field("status_code", INT32, "HTTP status code.", minimum=0, maximum=999),
     Field("latency_ms", DOUBLE, "Time to serve the request, in milliseconds.", minimum=0),
-    Field("bytes_sent", INT64, "Response size in bytes.", minimum=0),
+    # The Parquet column is INT64: a larger size is refused here, with its reason, not at the converter.
+    Field("bytes_sent", INT64, "Response size in bytes.", minimum=0, maximum=2**63 - 1),
     Field("user_id", STRING, "Keyed hash (HMAC-SHA256) of the user id; never the id itself.", max_length=128),
     Field("ip_address", STRING, "Client IP address (optionally truncated).", max_length=45),
     Field("user_agent", STRING, "User-Agent header.", max_length=1024, dictionary=True),
@@ -255,9 +256,13 @@ def _as_string(field: Field, value: Any, notes: dict[str, Any]) -> str:
 
 def _check_range(field: Field, value: float) -> None:
     if (field.minimum is not None and value < field.minimum) or (field.maximum is not None and value > field.maximum):
-        lo = "" if field.minimum is None else f"{field.minimum:g}"
-        hi = "" if field.maximum is None else f"{field.maximum:g}"
+        lo = "" if field.minimum is None else _bound(field.minimum)
+        hi = "" if field.maximum is None else _bound(field.maximum)
         raise RecordError(f"{field.name} {value!r} is outside the allowed range [{lo}, {hi}]")
+
+
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _in_range(field: Field, value: float) -> bool:

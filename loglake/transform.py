@@ -28,7 +28,9 @@ Every event ends as exactly one of ``Kept``, ``SampledOut`` or ``Quarantined`` i
 The common shapes take shorter roads to the same results (``bench/transformer`` measures them; property
 tests hold them to the general path): canonical values of the seven fields are checked inline before
 :func:`~loglake.fastpath.essentials` is asked; a kept event of the usual shape is scrubbed and normalised in
-one pass (:func:`~loglake.fastpath.row_builder`); an NDJSON record is decoded line by line inside the loop;
+one pass (:func:`~loglake.fastpath.row_builder`); an NDJSON record is decoded line by line inside the loop,
+each line first read typed (msgspec: the seven fields only, :data:`~loglake.fastpath.decode_essentials`), so
+that a line sampled out is never built into an event;
 a record of one access-log line is matched, counted and sampled without building the event of a line that
 is sampled out. The cyclic garbage collector is paused for the length of a batch.
 
@@ -48,14 +50,17 @@ import operator
 import re
 import time
 import traceback
-from binascii import a2b_base64, b2a_base64, hexlify
+from binascii import hexlify
 from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 from loglake import quarantine
+from loglake.b64 import decode as b64decode
+from loglake.b64 import encode_text as b64encode_text
 from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
@@ -67,12 +72,14 @@ from loglake.fastpath import (
     _MIN_LATENCY,
     _MIN_MS,
     _MIN_STATUS,
+    LineEssentials,
     _second_ms,
     _valid_services,
     essentials,
     format_ms,
     row_builder,
 )
+from loglake.fastpath import decode_essentials as _decode_essentials
 from loglake.formats.combined import (
     _ESCAPED_RE,
     _ESCAPED_SCAN_RE,
@@ -115,6 +122,8 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
 
 
 _INF: Final = float("inf")
+#: Lines nested deeper than this take the general path (orjson writes at most 254 levels, reads at most 1,024).
+_TYPED_MAX_DEPTH: Final = 200
 #: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 _data_of: Final = operator.methodcaller("get", "data", "")
@@ -202,8 +211,8 @@ class Transformer:
         fast_scan, escaped_scan = _FAST_SCAN_RE.match, _ESCAPED_SCAN_RE.match
         time_get, status_get = _time_cache.get, _STATUS_VALUES.get
         not_a_line, max_ip, min_ms, max_ms = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS
-        b64decode, digest_of, short_digest_of, hexlify_ = a2b_base64, sha256, short_sha256, hexlify
-        kept_row, b64encode = self._kept_row, _b64encode
+        b64decode_, digest_of, short_digest_of, hexlify_ = b64decode, sha256, short_sha256, hexlify
+        kept_row, b64encode = self._kept_row, b64encode_text
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
@@ -213,8 +222,8 @@ class Transformer:
                 data = record.get("data")
                 if type(data) is str:
                     try:
-                        data = b64decode(data, strict_mode=True)
-                    except ValueError:  # binascii.Error, non-ASCII text: _transform_record quarantines it
+                        data = b64decode_(data)
+                    except (ValueError, TypeError):  # binascii.Error, non-ASCII text: _transform_record quarantines it
                         data = None
                 else:
                     data = None
@@ -327,9 +336,9 @@ class Transformer:
         if data is None:
             encoded = record.get("data")
             try:
-                if not isinstance(encoded, str | bytes):
+                if type(encoded) is not str and not isinstance(encoded, str | bytes):
                     raise TypeError
-                data = a2b_base64(encoded, strict_mode=True)
+                data = b64decode(encoded)
             except (binascii.Error, TypeError, ValueError):
                 text = str(encoded)[:4096].encode()
                 marker = self._quarantine_line(
@@ -366,6 +375,7 @@ class Transformer:
         counts: list[tuple[str, int, str, int]],
         arrival_ms: int,
         failures: list[tuple[bytes, str]] | None = None,
+        typed: bool = True,
     ) -> None:
         """The hot loop: validate, count, sample each event; the lines of the kept ones go to ``out``.
 
@@ -377,9 +387,20 @@ class Transformer:
         Locals only; the canonical form is checked inline (anything else goes through
         :func:`~loglake.fastpath.essentials`, the schema's rules); one observation tuple per event, counted
         once per invocation by :meth:`RedMetrics.ingest`.
+
+        A line (when ``typed``) is first read by :data:`~loglake.fastpath.decode_essentials`: only the seven
+        fields sampling and the metrics read, in canonical form, without building the event; a line sampled
+        out is then only counted, and only a kept line is decoded whole. This gives what the general path
+        gives because the line is then one that orjson reads to the same seven values, or — orjson refusing
+        a number beyond a double, which msgspec skips unread in a field outside the seven — one that
+        :func:`~loglake.records.decode_line` reads to the same values: the line is ASCII (so no invalid
+        UTF-8 is skipped unread) and nested at most ``_TYPED_MAX_DEPTH`` deep (below orjson's limits). Any
+        other line, and any line that meets a problem on this road before it is counted, is processed by
+        the general path from the start (``typed=False``), which decides and words any refusal.
         """
         lines = failures is not None
         loads = orjson.loads
+        decode_essentials, max_depth = _decode_essentials, _TYPED_MAX_DEPTH
         default_service = self.settings.default_service
         observe = observations.append
         route_cached, route_of = self.routes.cached, self.routes
@@ -390,16 +411,30 @@ class Transformer:
         min_status, max_status, min_latency = _MIN_STATUS, _MAX_STATUS, _MIN_LATENCY
         max_request_id, max_path, max_ip = _MAX_REQUEST_ID, _MAX_PATH, _MAX_IP
         for item in items:
+            event: Any = None
+            ess: LineEssentials | None = None
             if lines:
                 if not item:
                     continue
-                event: Any = None
                 if item[0] == 123:  # '{'
-                    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per line)
-                        event = loads(item)
-                    except orjson.JSONDecodeError:
-                        pass
-                if type(event) is not dict:
+                    if (
+                        typed
+                        and item.isascii()
+                        and (
+                            (item.find(b"[") < 0 and item.find(b"{", 1) < 0)  # flat: the common case
+                            or item.count(b"{") + item.count(b"[") <= max_depth
+                        )
+                    ):
+                        try:  # noqa: SIM105
+                            ess = decode_essentials(item)
+                        except (msgspec.DecodeError, RecursionError):
+                            pass
+                    if ess is None:
+                        try:  # noqa: SIM105 (contextlib.suppress costs a context manager per line)
+                            event = loads(item)
+                        except orjson.JSONDecodeError:
+                            pass
+                if ess is None and type(event) is not dict:
                     decoded = decode_line(item)
                     failures.extend(decoded.failures)  # type: ignore[union-attr]
                     self._events(decoded.events, record, out, observations, counts, arrival_ms)
@@ -408,29 +443,43 @@ class Transformer:
             else:
                 event, raw = item
             try:
-                get = event.get
-                status = get("status_code")
-                latency = get("latency_ms")
-                request_id = get("request_id")
-                path = get("path")
-                ip = get("ip_address")
-                service = get("service_name")
-                ts = get("timestamp")
-                if not (
-                    type(ts) is str_
-                    and (base := second_get(ts[:20])) is not None
-                    and (millis := millis_get(ts[20:])) is not None
-                    and (status is None or (type(status) is int_ and min_status <= status <= max_status))
-                    and (latency is None or (type(latency) is float_ and min_latency <= latency < inf))
-                    and (request_id is None or (type(request_id) is str_ and len(request_id) <= max_request_id))
-                    and (path is None or (type(path) is str_ and len(path) <= max_path))
-                    and (ip is None or (type(ip) is str_ and len(ip) <= max_ip))
-                    and type(service) is str_
-                    and service in valid_services
-                ):
-                    service, ts, status, latency, request_id, path, ip = essentials(event, arrival_ms, default_service)
+                if ess is not None:  # typed: only the canonical timestamp and a known service remain to check
+                    service = ess.service_name
+                    text = ess.timestamp
+                    second = second_get(text[:20])
+                    milli = millis_get(text[20:])
+                    if second is None or milli is None or service not in valid_services:
+                        self._events([item], record, out, observations, counts, arrival_ms, failures, typed=False)
+                        continue
+                    ts = second + milli
+                    status, latency, request_id = ess.status_code, ess.latency_ms, ess.request_id
+                    path, ip = ess.path, ess.ip_address
                 else:
-                    ts = base + millis
+                    get = event.get
+                    status = get("status_code")
+                    latency = get("latency_ms")
+                    request_id = get("request_id")
+                    path = get("path")
+                    ip = get("ip_address")
+                    service = get("service_name")
+                    ts = get("timestamp")
+                    if not (
+                        type(ts) is str_
+                        and (base := second_get(ts[:20])) is not None
+                        and (millis := millis_get(ts[20:])) is not None
+                        and (status is None or (type(status) is int_ and min_status <= status <= max_status))
+                        and (latency is None or (type(latency) is float_ and min_latency <= latency < inf))
+                        and (request_id is None or (type(request_id) is str_ and len(request_id) <= max_request_id))
+                        and (path is None or (type(path) is str_ and len(path) <= max_path))
+                        and (ip is None or (type(ip) is str_ and len(ip) <= max_ip))
+                        and type(service) is str_
+                        and service in valid_services
+                    ):
+                        service, ts, status, latency, request_id, path, ip = essentials(
+                            event, arrival_ms, default_service
+                        )
+                    else:
+                        ts = base + millis
                 rule_rate, slow_ms, truncate, threshold = rule_get(service, default_rule)
                 if ip is not None and truncate:
                     ip = truncate_ip(ip)
@@ -455,6 +504,9 @@ class Transformer:
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
             except Exception as exc:  # a bug on one event quarantines that event, not its neighbours
+                if ess is not None:  # nothing counted yet: the general path decides
+                    self._events([item], record, out, observations, counts, arrival_ms, failures, typed=False)
+                    continue
                 out.append(self._internal_error_line(raw, event, exc, record["recordId"], _record_context(record)))
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
                 continue
@@ -467,6 +519,14 @@ class Transformer:
             if rate is None:
                 observe((service, ts // 60_000, status, latency, route, ip, "SampledOut"))
                 continue
+            if ess is not None:  # kept: now the whole event
+                try:  # noqa: SIM105
+                    event = loads(item)
+                except orjson.JSONDecodeError:
+                    pass
+                if type(event) is not dict:  # orjson refuses it: the general path reads it (nothing counted yet)
+                    self._events([item], record, out, observations, counts, arrival_ms, failures, typed=False)
+                    continue
             outcome = "Kept"
             try:  # kept: scrubbed, then validated whole for storage (the common shape in one pass)
                 line = kept_row(event, ts, rate, truncate)
@@ -570,12 +630,8 @@ def _record_context(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: kinesis[k] for k in ("shardId", "sequenceNumber", "subsequenceNumber") if k in kinesis}
 
 
-def _b64encode(data: bytes) -> str:
-    return b2a_base64(data, newline=False).decode()
-
-
 def _ok(record_id: Any, lines: list[bytes]) -> dict[str, Any]:
-    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(b"".join(lines), newline=False).decode()}
+    return {"recordId": record_id, "result": "Ok", "data": b64encode_text(b"".join(lines))}
 
 
 def _failed(record: Mapping[str, Any]) -> dict[str, Any]:

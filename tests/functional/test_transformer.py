@@ -146,6 +146,26 @@ def test_ndjson_record_mixed_valid_and_invalid_events(
     assert (t["Kept"], t["Quarantined"], t["SampledOut"]) == (2, 2, 0)
 
 
+def test_sizes_beyond_int64_are_quarantined_by_the_transformer(
+    transform: Callable[..., Any], firehose_event: Callable[..., Any], lake: Path
+) -> None:
+    """bytes_sent is an INT64 column: a larger size is refused here, with its reason, and its neighbours kept."""
+    good = {
+        "timestamp": NOW_ISO,
+        "service_name": "shop",
+        "status_code": 500,
+        "request_id": "r1",
+        "bytes_sent": 2**63 - 1,
+    }
+    record = b"\n".join([orjson.dumps(good), json.dumps({**good, "request_id": "r2", "bytes_sent": 2**70}).encode()])
+    ((_, result, data),) = decoded_records(transform(firehose_event([record])))
+    out = lines(data)
+    rows = [x for x in out if quarantine.MARKER not in x]
+    markers = [x[quarantine.MARKER] for x in out if quarantine.MARKER in x]
+    assert result == "Ok" and [(r["request_id"], r["bytes_sent"]) for r in rows] == [("r1", 2**63 - 1)]
+    assert markers[0]["reason"] == f"bytes_sent {2**70} is outside the allowed range [0, 9223372036854775807]"
+
+
 def test_all_sampled_out_record_is_dropped(
     transform: Callable[..., Any],
     firehose_event: Callable[..., Any],
@@ -214,6 +234,32 @@ def test_invalid_base64_record_is_quarantined_not_failed(transform: Callable[...
     ((rid, result, data),) = decoded_records(transform(event))
     assert rid == "x" and result == "Ok"
     assert lines(data)[0][quarantine.MARKER]["reason"] == "the record's data is not valid base64"
+
+
+@pytest.mark.parametrize(
+    ("data", "decoded"),
+    [
+        ("eyJzdGF0dXNfY29kZSI6IDUwMH0=", b'{"status_code": 500}'),  # canonical: the fast codec's answer
+        ("eyJzdGF0dXNfY29kZSI6IDUwMH1=", b'{"status_code": 500}'),  # padding bits set: the standard library's
+        (b"eyJzdGF0dXNfY29kZSI6IDUwMH0=", b'{"status_code": 500}'),
+    ],
+)
+def test_base64_is_read_as_the_standard_library_reads_it(
+    transform: Callable[..., Any], data: str | bytes, decoded: bytes
+) -> None:
+    assert base64.b64decode(data, validate=True) == decoded
+    event = {"records": [{"recordId": "x", "approximateArrivalTimestamp": 1795341600000, "data": data}]}
+    ((rid, result, out),) = decoded_records(transform(event))
+    assert rid == "x" and result == "Ok"
+    assert lines(out)[0]["status_code"] == 500
+
+
+@pytest.mark.parametrize("data", ["eyJzdGF0dXNfY29kZSI6IDUwMH0", "eyJzdGF0dXNf\nY29kZSI6IDUwMH0=", "éyJz"])
+def test_base64_the_standard_library_refuses_is_quarantined(transform: Callable[..., Any], data: str) -> None:
+    event = {"records": [{"recordId": "x", "approximateArrivalTimestamp": 1795341600000, "data": data}]}
+    ((rid, result, out),) = decoded_records(transform(event))
+    assert rid == "x" and result == "Ok"
+    assert lines(out)[0][quarantine.MARKER]["reason"] == "the record's data is not valid base64"
 
 
 def test_a_bug_in_one_event_quarantines_only_that_event(

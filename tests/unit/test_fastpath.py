@@ -180,7 +180,7 @@ def test_kept_row_is_the_general_line_or_declines(
             and type(event.get("latency_ms", 0.0)) is float
             and 0 <= event.get("latency_ms", 0.0) < float("inf")
             and type(event.get("bytes_sent", 0)) is int
-            and event.get("bytes_sent", 0) >= 0
+            and 0 <= event.get("bytes_sent", 0) < 2**63
             and all(type(event[k]) is str and len(event[k]) < 100 for k in ("path", "user_agent") if k in event)
             and default == "web"
         ), event

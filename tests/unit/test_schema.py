@@ -66,6 +66,8 @@ def test_lossless_coercion() -> None:
         ({"status_code": "abc"}, "status_code 'abc' is not an integer"),
         ({"status_code": 12.5}, "status_code 12.5 is not an integer"),
         ({"status_code": 7000}, "status_code 7000 is outside the allowed range"),
+        ({"bytes_sent": 2**63}, "bytes_sent 9223372036854775808 is outside the allowed range"),
+        ({"bytes_sent": "9" * 30}, "bytes_sent 9{30} is outside the allowed range"),
         ({"latency_ms": "fast"}, "latency_ms 'fast' is not a number"),
         ({"latency_ms": math.nan}, "latency_ms nan is not a finite number"),
         ({"timestamp": "yesterday"}, "timestamp 'yesterday' is not ISO-8601"),
