@@ -49,7 +49,10 @@ def _fast_codec() -> tuple[Callable[[Any], bytes], Callable[[bytes], str]] | Non
     def decode_fast(encoded: str | bytes) -> bytes:
         """:func:`decode_std`'s result, by the fast codec when the input is canonical base64."""
         try:
-            data: bytes = fast_decode(encoded, validate=True)
+            # A short record (one log line) is decoded unvalidated, which skips characters outside the alphabet:
+            # the comparison below validates it, and validating first would cost ~0.15 µs more than decoding.
+            # Above ~800 characters pybase64's validating decoder is the faster one.
+            data: bytes = fast_decode(encoded) if len(encoded) < 800 else fast_decode(encoded, validate=True)
         except (ValueError, TypeError):  # not base64 as the fast codec reads it: binascii decides
             return a2b_base64(encoded, strict_mode=True)
         if (fast_encode_text(data) if type(encoded) is str else fast_encode(data)) == encoded:

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, repeat
-from operator import is_not
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -180,6 +180,41 @@ class RedMetrics:
         else:
             self._ips = by_ip
 
+    def ingest_untimed(self, service: str, observations: list[tuple[int, int | None, str | None, str]]) -> None:
+        """:meth:`ingest` for events of one service that carry no latency (hence no route), each given as
+        ``(event minute, status, ip, outcome)``: access-log lines, whose tuples repeat (a client fetching a
+        page's assets, in the same minute, with the same status). Identical tuples are counted first, in C;
+        then each distinct one is counted once.
+        """
+        if not observations:
+            return
+        now = self.now_ms
+        if now is not None:
+            first, last, now_minute = now - _PAST_MS, now + _FUTURE_MS, now // _MINUTE
+        minutes, ips = self._minutes, self._ips
+        ips_get = ips.get
+        metric_minutes: dict[int, _Minute] = {}
+        valid_ips: dict[str, bool] = {}
+        for (minute, status, ip, outcome), n in Counter(observations).items():
+            m = metric_minutes.get(minute)
+            if m is None:  # _metric_minute()
+                metric = minute if now is None or first <= minute * _MINUTE <= last else now_minute
+                m = metric_minutes[minute] = minutes[(service, metric)]
+            m.requests += n
+            m.outcomes[outcome] += n
+            if status is not None and status >= 400:
+                if status < 500:
+                    m.errors_4xx += n
+                else:
+                    m.errors_5xx += n
+            if ip:
+                valid = valid_ips.get(ip)
+                if valid is None:
+                    valid = valid_ips[ip] = ip_kind(ip) is not None
+                if valid:
+                    key = (service, minute, ip)
+                    ips[key] = ips_get(key, 0) + n
+
     def observe(self, rec: Mapping[str, Any]) -> None:
         """Count one record (before sampling); its path is normalised here."""
         latency = rec.get("latency_ms")
@@ -269,22 +304,25 @@ class RedMetrics:
         """:meth:`ip_lines` as NDJSON: the bytes ``orjson.dumps`` gives for each line, written directly where
         no character needs escaping (service names and addresses nearly always)."""
         ips = self._ips
-        stamps: dict[int, str] = {}
-        # Judge each distinct name and address once; sort the keys alone (they are unique).
-        names = {key[0] for key in ips} | {key[2] for key in ips}
-        escaped = {v for v in names if not _plain_json_text(v)}
+        # Judge each distinct name and address once — all at a time, as they nearly always are all plain.
+        names = set(map(itemgetter(0), ips)) | set(map(itemgetter(2), ips))
+        if set(map(type, names)) <= {str} and _PLAIN_JSON_TEXT.fullmatch("".join(names)) is not None:
+            escaped: set[Any] = set()
+        else:
+            escaped = {v for v in names if not _plain_json_text(v)}
         out: list[str] = []
+        head = ""
+        last_service: str | None = None
+        last_minute = -1
         for key in sorted(ips):
             service, minute, ip = key
             n = ips[key]
-            stamp = stamps.get(minute)
-            if stamp is None:
-                stamp = stamps[minute] = _minute_stamp(minute)
+            if minute != last_minute or service != last_service:
+                stamp = _minute_stamp(minute)
+                head = f'{{"loglake_event":"ip_requests","service_name":"{service}","minute":"{stamp}","ip_address":"'
+                last_service, last_minute = service, minute
             if type(n) is int and service not in escaped and ip not in escaped:
-                out.append(
-                    f'{{"loglake_event":"ip_requests","service_name":"{service}","minute":"{stamp}",'
-                    f'"ip_address":"{ip}","requests":{n}}}\n'
-                )
+                out.append(f'{head}{ip}","requests":{n}}}\n')
             else:
                 line = {"loglake_event": "ip_requests", "service_name": service, "minute": stamp}
                 out.append(orjson.dumps({**line, "ip_address": ip, "requests": n}).decode() + "\n")

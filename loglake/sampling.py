@@ -41,6 +41,15 @@ from typing import Any, Final
 
 from loglake.errors import ConfigError
 
+try:  # CPython's own SHA-256 (3.12+: _sha2, 3.11: _sha256): for a few bytes it costs less than OpenSSL's
+    # context set-up (~0.07 µs of ~0.35 µs per hash); the digest is the same.
+    from _sha2 import sha256 as short_sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the interpreter's build
+    try:
+        from _sha256 import sha256 as short_sha256  # type: ignore[no-redef,unused-ignore]
+    except ImportError:
+        short_sha256 = sha256  # type: ignore[assignment,unused-ignore]
+
 DEFAULT_RATE: Final = 0.1
 DEFAULT_SLOW_MS: Final = 1000.0
 _TWO_64: Final = float(2**64)

@@ -50,7 +50,7 @@ import operator
 import re
 import time
 import traceback
-from binascii import b2a_base64, hexlify
+from binascii import hexlify
 from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import Any, Final
@@ -64,11 +64,13 @@ from loglake.b64 import encode_text as b64encode_text
 from loglake.errors import RecordError
 from loglake.fastpath import (
     _MAX_IP,
+    _MAX_MS,
     _MAX_PATH,
     _MAX_REQUEST_ID,
     _MAX_STATUS,
     _MILLIS_Z,
     _MIN_LATENCY,
+    _MIN_MS,
     _MIN_STATUS,
     LineEssentials,
     _second_ms,
@@ -78,13 +80,22 @@ from loglake.fastpath import (
     row_builder,
 )
 from loglake.fastpath import decode_essentials as _decode_essentials
-from loglake.formats.combined import event_of, scan_line
+from loglake.formats.combined import (
+    _ESCAPED_RE,
+    _ESCAPED_SCAN_RE,
+    _FAST_RE,
+    _FAST_SCAN_RE,
+    _STATUS_VALUES,
+    _time_cache,
+    event_of,
+    scan_time,
+)
 from loglake.hash_key import HASH_KEY_OBJECT, MIN_SECRET_KEY_BYTES, resolve_hash_key
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler, ServiceRule
+from loglake.sampling import Sampler, ServiceRule, short_sha256
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
@@ -116,8 +127,6 @@ _TYPED_MAX_DEPTH: Final = 200
 #: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
 _NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 _data_of: Final = operator.methodcaller("get", "data", "")
-_MIN_MS: Final = 946_684_800_000
-_MAX_MS: Final = 4_102_444_800_000
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
@@ -191,19 +200,88 @@ class Transformer:
         answers: list[dict[str, Any]] = []
         observations: list[tuple[Any, ...]] = []
         counts: list[tuple[str, int, str, int]] = []  # (service, time, outcome, n) outside the observations
+        line_service = self._line_service
+        rule_rate, _, truncate, threshold = self._line_rule
+        # The one-line path's names, bound once: it runs per record and costs a few microseconds.
+        lines = line_service is not None
+        keep_all, sampled = rule_rate >= 1.0, 0.0 < rule_rate < 1.0
+        # The lines' observations, without the latency and route they never have: see RedMetrics.ingest_untimed.
+        line_observations: list[tuple[int, int | None, str | None, str]] = []
+        answer, observe = answers.append, line_observations.append
+        fast_scan, escaped_scan = _FAST_SCAN_RE.match, _ESCAPED_SCAN_RE.match
+        time_get, status_get = _time_cache.get, _STATUS_VALUES.get
+        not_a_line, max_ip, min_ms, max_ms = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS
+        b64decode_, digest_of, short_digest_of, hexlify_ = b64decode, sha256, short_sha256, hexlify
+        kept_row, b64encode = self._kept_row, b64encode_text
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
                 logger.error("skipping a record without recordId: Firehose always sends one")
                 continue
-            marks = len(observations), len(counts)
+            marks = None  # the one-line path observes nothing before it answers: nothing to take back
             try:
-                answers.append(self._transform_record(record, observations, counts, now_ms))
+                data = record.get("data")
+                if type(data) is str:
+                    try:
+                        data = b64decode_(data)
+                    except (ValueError, TypeError):  # binascii.Error, non-ASCII text: _transform_record quarantines it
+                        data = None
+                else:
+                    data = None
+                # One access-log line, as agents send them: matched, validated, counted and sampled here (what
+                # scan_line() does, inline, the match stopping after the size: see _FAST_SCAN_RE), without
+                # matching it whole or building its event unless it is kept. Anything unusual (no match, a time
+                # outside the schema's range, an IP longer than its field) goes on to _transform_record, which
+                # decides and says why.
+                if data and lines and data[0] not in not_a_line and 10 not in data:  # 10: "\n"
+                    line = data.strip()
+                    text = line.decode("utf-8", "replace").strip()
+                    escaped = "\\" in text
+                    m = escaped_scan(text) if escaped else fast_scan(text)
+                    if m is not None:
+                        host, when, status = m.group(2, 5, 7)
+                        ts = time_get(when)
+                        if ts is None:
+                            ts = scan_time(when)
+                        code = status_get(status)
+                        if code is None and status != "-":
+                            code = int(status)
+                        if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms:
+                            if keep_all or (code is not None and (code >= 400 or code < 100)):
+                                rate = 1.0
+                                request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
+                            else:
+                                request_id = hexlify_(digest_of(line).digest()[:16])
+                                if sampled and short_digest_of(request_id).digest() < threshold:
+                                    rate = rule_rate
+                                else:
+                                    ip = truncate_ip(host) if truncate else host
+                                    observe((ts // 60_000, code, ip, "SampledOut"))
+                                    answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
+                                    continue
+                            # Kept: the whole line matched for its event (the scan matching, this does).
+                            m = (_ESCAPED_RE if escaped else _FAST_RE).match(text)
+                            if m is not None:
+                                ip = truncate_ip(host) if truncate else host
+                                event = event_of(m, request_id.decode(), ts)
+                                out = kept_row(event, ts, rate, truncate)  # None: not the usual shape
+                                if out is None:
+                                    out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                                else:
+                                    outcome = "Kept"
+                                observe((ts // 60_000, code, ip, outcome))
+                                answer({"recordId": record["recordId"], "result": "Ok", "data": b64encode(out)})
+                                continue
+                marks = len(observations), len(counts)
+                answer(self._transform_record(record, data, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch
                 self._log_failure("record", record.get("recordId"), exc)
-                del observations[marks[0] :], counts[marks[1] :]  # the record counts as ProcessingFailed only
-                answers.append(_failed(record))
+                if marks is not None:  # the record counts as ProcessingFailed only
+                    del observations[marks[0] :], counts[marks[1] :]
+                answer(_failed(record))
                 counts.append((self.settings.default_service, now_ms, "ProcessingFailed", 1))
         metrics.ingest(observations)
+        if line_service is not None:
+            metrics.ingest_untimed(line_service, line_observations)
         for service, timestamp_ms, outcome, n in counts:
             metrics.outcome(service, timestamp_ms, outcome, n)
         self._fit_response(answers, metrics, now_ms)
@@ -242,6 +320,7 @@ class Transformer:
     def _transform_record(
         self,
         record: Mapping[str, Any],
+        data: bytes | None,
         observations: list[tuple[Any, ...]],
         counts: list[tuple[str, int, str, int]],
         now_ms: int,
@@ -254,42 +333,19 @@ class Transformer:
             arrival_ms = _arrival_ms(record)
             if arrival_ms is None:
                 arrival_ms = now_ms
-        encoded = record.get("data")
-        try:
-            if type(encoded) is not str and not isinstance(encoded, str | bytes):
-                raise TypeError
-            data = b64decode(encoded)
-        except (binascii.Error, TypeError, ValueError):
-            text = str(encoded)[:4096].encode()
-            marker = self._quarantine_line(
-                text, None, "the record's data is not valid base64", record_id, _record_context(record)
-            )
-            counts.append((default_service, arrival_ms, "Quarantined", 1))
-            return _ok(record_id, [marker])
-        service = self._line_service
-        if data and data[0] not in _NOT_A_LINE and 10 not in data and service is not None:  # 10: no b"\n"
-            # One access-log line, as agents send them: matched, validated, counted and sampled without
-            # building its event unless it is kept. Anything unusual (no match, a time outside the schema's
-            # range, an IP longer than its field) takes the general path below, which decides and says why.
-            line = data.strip()
-            scanned = scan_line(line) if line else None
-            if scanned is not None:
-                m, host, ts, status = scanned
-                if len(host) <= _MAX_IP and _MIN_MS <= ts < _MAX_MS:
-                    rule_rate, _, truncate, threshold = self._line_rule
-                    ip = truncate_ip(host) if truncate else host
-                    request_id = hexlify(sha256(line).digest()[:16])  # line_id(), as bytes
-                    if (status is not None and (status >= 400 or status < 100)) or rule_rate >= 1.0:
-                        rate = 1.0
-                    elif rule_rate > 0.0 and sha256(request_id).digest() < threshold:
-                        rate = rule_rate
-                    else:
-                        observations.append((service, ts // 60_000, status, None, None, ip, "SampledOut"))
-                        return {"recordId": record_id, "result": "Dropped", "data": ""}
-                    event = event_of(m, request_id.decode(), ts)
-                    out_line, outcome = self._kept_log_line(record, line, event, ts, arrival_ms, rate, truncate)
-                    observations.append((service, ts // 60_000, status, None, None, ip, outcome))
-                    return {"recordId": record_id, "result": "Ok", "data": b2a_base64(out_line, newline=False).decode()}
+        if data is None:
+            encoded = record.get("data")
+            try:
+                if type(encoded) is not str and not isinstance(encoded, str | bytes):
+                    raise TypeError
+                data = b64decode(encoded)
+            except (binascii.Error, TypeError, ValueError):
+                text = str(encoded)[:4096].encode()
+                marker = self._quarantine_line(
+                    text, None, "the record's data is not valid base64", record_id, _record_context(record)
+                )
+                counts.append((default_service, arrival_ms, "Quarantined", 1))
+                return _ok(record_id, [marker])
         out: list[bytes] = []
         if is_ndjson(data):  # decoded line by line as the events are processed: each is freed at once
             failures: list[tuple[bytes, str]] = []
@@ -489,11 +545,16 @@ class Transformer:
         line: bytes,
         event: dict[str, Any],
         ts: int,
-        arrival_ms: int,
         rate: float,
         truncate: bool,
+        now_ms: int,
     ) -> tuple[bytes, str]:
         """The output line of a kept access-log line and its outcome (as :meth:`_events` makes them)."""
+        arrival_ms = record.get("approximateArrivalTimestamp")
+        if type(arrival_ms) is not int:
+            arrival_ms = _arrival_ms(record)
+            if arrival_ms is None:
+                arrival_ms = now_ms
         try:
             out = self._kept_row(event, ts, rate, truncate)
             if out is None:

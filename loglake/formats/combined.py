@@ -54,6 +54,17 @@ _ESCAPED_RE: Final = re.compile(
     + r")?(?:[ \t]+(.*?))?[ \t]*\Z",
     re.DOTALL,
 )
+#: What sampling and counting a line needs (host, time, status), matched as far as the size only: the rest of
+#: the patterns above, ``(?: "…" "…")?(?:[ \t]+(.*?))?[ \t]*\Z``, matches whatever follows the size
+#: when that is nothing or starts with a space or a tab, so these match exactly the lines the full patterns
+#: match, with the same groups — except sizes of 640 digits or more, left to the general path (see
+#: :data:`_SAFE_DIGITS`). Their groups: vhost, host, ident, user, time, request, status, size.
+_FAST_SCAN_RE: Final = re.compile(
+    r'(?:(\S+:\d+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}|-) (\d{1,639}|-)(?=[ \t]|\Z)'
+)
+_ESCAPED_SCAN_RE: Final = re.compile(
+    r"(?:(\S+:\d+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] " + _QUOTED + r" (\d{3}|-) (\d{1,639}|-)(?=[ \t]|\Z)"
+)
 _TIME_RE: Final = re.compile(r"(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2}):?(\d{2})")
 _MONTHS: Final = {
     m: i
@@ -69,6 +80,9 @@ _hour_cache: dict[str, int] = {}
 _time_cache: dict[str, int] = {}
 #: Digit strings shorter than this always convert with int() (Python refuses 4,300+ digits by default).
 _SAFE_DIGITS: Final = 640
+#: A status of three ASCII digits → its value, without int() (``\d`` also matches other scripts' digits, which
+#: are not here: int() reads those).
+_STATUS_VALUES: Final = {f"{i:03d}": i for i in range(1000)}
 
 
 def _unescape(text: str) -> str:
@@ -183,11 +197,18 @@ def scan_line(line: bytes) -> tuple[re.Match[str], str, int, int | None] | None:
         return None
     ts = _time_cache.get(when)
     if ts is None:
-        try:
-            ts = parse_clf_time(when)
-        except RecordError:
+        ts = scan_time(when)
+        if ts is None:
             return None
     return m, host, ts, None if status == "-" else int(status)
+
+
+def scan_time(text: str) -> int | None:
+    """:func:`parse_clf_time`, or None where it refuses the text."""
+    try:
+        return parse_clf_time(text)
+    except RecordError:
+        return None
 
 
 def line_id(raw: bytes) -> str:
@@ -199,7 +220,9 @@ def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any
     """The event of a matched line (see :func:`match_combined`), its id and its time already computed."""
     vhost, host, ident, user, _, request, status, size, referer, agent, tail = m.groups()
     event: dict[str, Any] = {"request_id": request_id, "timestamp": timestamp, "ip_address": host}
-    parts = _unescape(request).split(" ")
+    escaped = "\\" in m.string  # nearly never: then no field has anything to unescape
+    unescaped = _unescape(request) if escaped else request
+    parts = unescaped.split(" ")
     if len(parts) == 3 and parts[0] and parts[1]:
         event["method"] = parts[0]
         path, sep, query = parts[1].partition("?")
@@ -214,18 +237,19 @@ def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any
         if sep:
             event["query_params"] = query
     elif request not in ("", "-"):
-        event["request_line"] = _unescape(request)
+        event["request_line"] = unescaped
     if status != "-":
-        event["status_code"] = int(status)
+        code = _STATUS_VALUES.get(status)
+        event["status_code"] = int(status) if code is None else code
     event["bytes_sent"] = 0 if size == "-" else int(size)
     if user != "-":
         event["user_id"] = user
     if ident != "-":
         event["ident"] = ident
     if referer not in (None, "-", ""):
-        event["referer"] = _unescape(referer)
+        event["referer"] = _unescape(referer) if escaped else referer
     if agent not in (None, "-", ""):
-        event["user_agent"] = _unescape(agent)
+        event["user_agent"] = _unescape(agent) if escaped else agent
     if vhost:
         event["vhost"] = vhost
     if tail:

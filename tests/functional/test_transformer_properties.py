@@ -168,10 +168,35 @@ _log_lines = st.builds(
         ["GET /a?token=x HTTP/1.1", "GET /u/alice@example.com HTTP/1.1", "POST /x HTTP/2"],
         ["-", "x", 'GET /q\\"x HTTP/1.0', "GET /u"],
     ),
-    status=_mostly(["200", "304", "404", "503"], ["-", "099", "٢٠٠"]),
-    size=_mostly(["512", "-", "0"], ["9" * 700]),
+    status=_mostly(["200", "304", "404", "503"], ["-", "099", "٢٠٠", "٥٠٣"]),
+    size=_mostly(["512", "-", "0"], ["9" * 700, "9" * 5000]),
     ref=_mostly(["-", "https://r.example/?card=4111111111111111"], [""]),
     ua=_mostly(["curl/8", "Mozilla/5.0 (X11)"], ["-"]),
+)
+
+
+def _reshaped(line: bytes, shape: str, edge: bytes, tail: bytes) -> bytes:
+    """A log line cut to the common format, given a tail (as Nginx appends fields), and edges to strip."""
+    if shape == "common":
+        line = line[: line.rindex(b' "', 0, line.rindex(b' "'))]
+    elif shape == "tail":
+        line += tail
+    return edge + line + edge
+
+
+_odd_log_lines = st.builds(
+    _reshaped,
+    _log_lines,
+    st.sampled_from(["combined", "combined", "common", "tail"]),
+    # ASCII whitespace (stripped from the bytes) and what only text stripping removes
+    st.sampled_from([b"", b"", b" ", b"\t\r", "\u00a0".encode(), "\u2028".encode(), b"\x1c", b"\x0b"]),
+    st.sampled_from([b' "-" rt=0.042', b"\tx", b' "1.2.3.4, 10.0.0.1"', 'é \\"q\\"'.encode()]),
+)
+_unusual_log_lines = st.builds(
+    lambda line, at, insert: line[:at] + insert + line[at:],
+    _log_lines,
+    st.integers(0, 120),
+    st.sampled_from([b"\xff", "é".encode(), "\u00a0".encode(), b'"', b'\\"', b"]", b" ", b"\t", b"\x00", b":"]),
 )
 _canonical = st.fixed_dictionaries(
     {
@@ -228,17 +253,25 @@ _mixed = st.one_of(
     st.binary(max_size=80),
     st.lists(_events.map(_line) | st.binary(max_size=30) | _canonical, max_size=6).map(b"\n".join),
     _log_lines,
+    _odd_log_lines,
+    _unusual_log_lines,
     st.lists(_log_lines | _canonical, min_size=2, max_size=3).map(b"\n".join),
     st.lists(_canonical, max_size=6).map(b"\n".join),
 )
 
 
-@given(
-    st.lists(_mixed, max_size=8),
-    st.sampled_from([{}, {"default": {"rate": 0.5, "truncate_ip": True}}, {"services": {"shop": {"rate": 0.0}}}]),
+_SAMPLINGS = st.sampled_from(
+    [
+        {},
+        {"default": {"rate": 0.5, "truncate_ip": True}},
+        {"services": {"shop": {"rate": 0.0}}},
+        {"default": {"rate": 0.0}},
+        {"default": {"rate": 1.0}},
+    ]
 )
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-def test_fast_paths_answer_exactly_as_the_general_path(payloads: list[bytes], sampling: dict[str, Any]) -> None:
+
+
+def _assert_fast_equals_general(payloads: list[bytes], sampling: dict[str, Any]) -> None:
     event = _event(payloads)
     outputs = []
     for fast in (True, False):
@@ -252,3 +285,17 @@ def test_fast_paths_answer_exactly_as_the_general_path(payloads: list[bytes], sa
         response = t.transform(event) if fast else _general_path(t, event)
         outputs.append((response, stream.getvalue()))
     assert outputs[0] == outputs[1]
+
+
+@given(st.lists(_mixed, max_size=8), _SAMPLINGS)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_fast_paths_answer_exactly_as_the_general_path(payloads: list[bytes], sampling: dict[str, Any]) -> None:
+    _assert_fast_equals_general(payloads, sampling)
+
+
+@given(st.lists(_log_lines | _odd_log_lines | _unusual_log_lines, min_size=1, max_size=12), _SAMPLINGS)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_one_line_records_answer_exactly_as_the_general_path(lines: list[bytes], sampling: dict[str, Any]) -> None:
+    # Records of one access-log line each, as log agents send them: the answers, the quarantine markers and the
+    # metrics (IP lines included) of the one-line path are those of the general path, byte for byte.
+    _assert_fast_equals_general(lines, sampling)

@@ -145,6 +145,25 @@ def test_ingest_counts_like_observe_and_outcome(observations: list[tuple]) -> No
     assert canon(one) == canon(many)
 
 
+_untimed = st.tuples(
+    st.integers(min_value=NOW // MINUTE - 2, max_value=NOW // MINUTE + 2) | st.just(1_431_857_103_000 // MINUTE),
+    st.none() | st.sampled_from([99, 200, 301, 404, 500, 503]),
+    st.none() | st.sampled_from(["203.0.113.9", "2001:db8::1", "junk", ""]),
+    st.sampled_from(["Kept", "SampledOut", "Quarantined"]),
+)
+
+
+@given(st.lists(_obs, max_size=20), st.lists(_untimed, max_size=60), st.sampled_from([NOW, None]))
+@settings(max_examples=100)
+def test_ingest_untimed_counts_like_ingest(observations: list[tuple], untimed: list[tuple], now: int | None) -> None:
+    one, many = RedMetrics(now_ms=now), RedMetrics(now_ms=now)
+    one.ingest([*observations, *(("c", m, s, None, None, ip, o) for m, s, ip, o in untimed)])
+    many.ingest(observations)
+    many.ingest_untimed("c", untimed)
+    assert list(one.documents()) == list(many.documents())
+    assert one.ip_lines_json() == many.ip_lines_json()
+
+
 def test_sink_writes_one_json_line_per_document() -> None:
     stream = io.StringIO()
     m = RedMetrics(now_ms=NOW)

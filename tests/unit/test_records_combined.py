@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loglake.errors import RecordError
-from loglake.formats.combined import parse_clf_time, parse_combined
+from loglake.formats.combined import (
+    _ESCAPED_RE,
+    _ESCAPED_SCAN_RE,
+    _FAST_RE,
+    _FAST_SCAN_RE,
+    _SAFE_DIGITS,
+    parse_clf_time,
+    parse_combined,
+)
 from loglake.records import decode_record
 from loglake.schema import normalize
 from tests.conftest import SHARED_DATA
@@ -161,3 +169,46 @@ def test_generated_combined_lines_parse_back_to_their_fields(
     assert event.get("user_id") == (None if user == "-" else user)
     assert event.get("referer") == (None if referer in ("", "-") else referer)
     assert event.get("user_agent") == (None if agent in ("", "-") else agent)
+
+
+# --------------------------------------------------------------------------- the scan patterns
+
+_bit = st.text(alphabet=' \t"[]\\:-09aé\u00a0\n', max_size=6)
+
+
+def _slot(*usual: str) -> st.SearchStrategy[str]:
+    """One of the usual values nine times in ten; else any few of the characters the patterns look at."""
+    return st.integers(0, 9).flatmap(lambda n: _bit if n == 0 else st.sampled_from(usual))
+
+
+_sep = st.sampled_from([" "] * 17 + ["", "\t", "  "])
+#: Lines in the shape the patterns look for, each field usual or odd, each separator a space or not.
+_scan_lines = st.tuples(
+    _slot("", "", "h.example:80 ", "a:b:1 ", "[x:1 "),
+    *(
+        st.tuples(slot, _sep)
+        for slot in (
+            _slot("1.2.3.4", "::1", "[a"),
+            _slot("-", "id"),
+            _slot("-", "[u", "u]"),
+            _slot("[1/May/2015:10:00:00 +0000]", "[x [y]", "[]"),
+            _slot('"GET / HTTP/1.1"', '"-"', '""', '"a \\" b"', '"a\\\\"'),
+            _slot("200", "-", "٢٠٠", "2000"),
+            _slot("512", "-", "0", "9" * (_SAFE_DIGITS - 1), "9" * _SAFE_DIGITS, "12a"),
+            _slot('"-" "curl/8"', '"r \\" x" "u"', "", '"-"', '"a" "b" rt=0.1'),
+        )
+    ),
+    _slot("", "", "", "x", "\t", '"tail"'),
+).map(lambda t: t[0] + "".join(field + sep for field, sep in t[1:-1]) + t[-1])
+
+
+@given(_scan_lines | _bit)
+@settings(max_examples=2500)
+def test_the_scan_patterns_match_the_lines_the_full_ones_match_with_the_same_groups(text: str) -> None:
+    text = text.strip()
+    for scan, full in ((_FAST_SCAN_RE, _FAST_RE), (_ESCAPED_SCAN_RE, _ESCAPED_RE)):
+        whole, head = full.match(text), scan.match(text)
+        if whole is not None and len(whole.group(8)) < _SAFE_DIGITS:
+            assert head is not None and head.groups() == whole.groups()[:8]
+        else:
+            assert head is None
