@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import binascii
 import gc
+import json
 import logging
 import operator
 import re
@@ -601,7 +602,10 @@ class Transformer:
         try:
             if isinstance(event, Mapping):
                 scrubbed = self.scrubber.scrub_mapping(event)
-                text = orjson.dumps(scrubbed, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+                try:
+                    text = orjson.dumps(scrubbed, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+                except TypeError:  # an integer beyond 64 bits (often the very reason): the standard library writes it
+                    text = json.dumps(scrubbed, default=str, ensure_ascii=False, separators=(",", ":"))
                 size = len(text)
             else:
                 source = (raw or b"").decode("utf-8", "replace")

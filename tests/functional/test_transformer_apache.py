@@ -73,3 +73,25 @@ def test_rows_carry_utc_times_and_hashed_users(outcome: tuple[list[dict], list[d
     assert all(r["timestamp"].startswith("2015-05-") and r["timestamp"].endswith("Z") for r in rows)
     assert all(r["service_name"] == "web" and r["ip_address"] for r in rows)
     assert all(r.get("user_id", "user:").startswith("user:") for r in rows)
+
+
+@pytest.mark.parametrize("separator", [None, b"\n"])
+def test_a_size_beyond_int64_is_quarantined_with_its_content(separator: bytes | None) -> None:
+    """The reason quotes a 30-digit integer, which orjson cannot write: the marker still carries the content."""
+    t = Transformer(
+        Settings("file:///tmp/unused-lake", default_service="web"),
+        hash_key=b"k" * 16,
+        sink=MetricsSink(stream=io.StringIO()),
+    )
+    line = (
+        b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a?password=hunter2 HTTP/1.1" 500 ' + b"9" * 30 + b' "-" "c/8"'
+    )
+    good = b'1.2.3.4 - - [17/May/2015:10:05:04 +0200] "GET /b HTTP/1.1" 503 12 "-" "c/8"'
+    data = line if separator is None else line + separator + good
+    event = {"records": [{"recordId": "1", "approximateArrivalTimestamp": 1, "data": base64.b64encode(data).decode()}]}
+    (answer,) = t.transform(event)["records"]
+    out = [orjson.loads(x) for x in base64.b64decode(answer["data"]).splitlines()]
+    marker = out[0][quarantine.MARKER]
+    assert answer["result"] == "Ok" and marker["reason"].startswith(f"bytes_sent {'9' * 30} is outside the allowed")
+    assert '"bytes_sent":' + "9" * 30 in marker["raw"] and "/a" in marker["raw"] and "hunter2" not in marker["raw"]
+    assert [row["path"] for row in out[1:]] == ([] if separator is None else ["/b"])
