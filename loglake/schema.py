@@ -283,6 +283,11 @@ def _as_int(field: Field, value: Any) -> int:
         and len(value.strip()) <= 40  # longer digit strings are out of every range (and int() refuses 4,300+)
     ):
         out = int(value.strip())
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.strip().isascii():  # 41+ digits
+        lo = "" if field.minimum is None else _bound(field.minimum)
+        hi = "" if field.maximum is None else _bound(field.maximum)
+        digits = len(value.strip().lstrip("-"))
+        raise RecordError(f"{field.name} of {digits} digits is outside the allowed range [{lo}, {hi}]")
     else:
         shown = value[:64] if isinstance(value, str) else value
         raise RecordError(f"{field.name} {shown!r} is not an integer")

@@ -241,7 +241,8 @@ def event_of(m: re.Match[str], request_id: str, timestamp: int) -> dict[str, Any
     if status != "-":
         code = _STATUS_VALUES.get(status)
         event["status_code"] = int(status) if code is None else code
-    event["bytes_sent"] = 0 if size == "-" else int(size)
+    # Beyond 40 digits (int() refuses 4,300), the size stays text: the schema refuses it with its reason.
+    event["bytes_sent"] = 0 if size == "-" else int(size) if len(size) <= 40 else size
     if user != "-":
         event["user_id"] = user
     if ident != "-":

@@ -75,8 +75,9 @@ def test_rows_carry_utc_times_and_hashed_users(outcome: tuple[list[dict], list[d
     assert all(r.get("user_id", "user:").startswith("user:") for r in rows)
 
 
+@pytest.mark.parametrize("digits", [30, 5000])
 @pytest.mark.parametrize("separator", [None, b"\n"])
-def test_a_size_beyond_int64_is_quarantined_with_its_content(separator: bytes | None) -> None:
+def test_a_size_beyond_int64_is_quarantined_with_its_content(separator: bytes | None, digits: int) -> None:
     """The reason quotes a 30-digit integer, which orjson cannot write: the marker still carries the content."""
     t = Transformer(
         Settings("file:///tmp/unused-lake", default_service="web"),
@@ -84,7 +85,9 @@ def test_a_size_beyond_int64_is_quarantined_with_its_content(separator: bytes | 
         sink=MetricsSink(stream=io.StringIO()),
     )
     line = (
-        b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a?password=hunter2 HTTP/1.1" 500 ' + b"9" * 30 + b' "-" "c/8"'
+        b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a?password=hunter2 HTTP/1.1" 500 '
+        + b"9" * digits
+        + b' "-" "c/8"'
     )
     good = b'1.2.3.4 - - [17/May/2015:10:05:04 +0200] "GET /b HTTP/1.1" 503 12 "-" "c/8"'
     data = line if separator is None else line + separator + good
@@ -92,6 +95,7 @@ def test_a_size_beyond_int64_is_quarantined_with_its_content(separator: bytes | 
     (answer,) = t.transform(event)["records"]
     out = [orjson.loads(x) for x in base64.b64decode(answer["data"]).splitlines()]
     marker = out[0][quarantine.MARKER]
-    assert answer["result"] == "Ok" and marker["reason"].startswith(f"bytes_sent {'9' * 30} is outside the allowed")
-    assert '"bytes_sent":' + "9" * 30 in marker["raw"] and "/a" in marker["raw"] and "hunter2" not in marker["raw"]
+    shown = "9" * 30 if digits == 30 else "of 5000 digits"
+    assert answer["result"] == "Ok" and marker["reason"].startswith(f"bytes_sent {shown} is outside the allowed range")
+    assert '"bytes_sent":' in marker["raw"] and "/a" in marker["raw"] and "hunter2" not in marker["raw"]
     assert [row["path"] for row in out[1:]] == ([] if separator is None else ["/b"])

@@ -68,6 +68,10 @@ def test_lossless_coercion() -> None:
         ({"status_code": 7000}, "status_code 7000 is outside the allowed range"),
         ({"bytes_sent": 2**63}, "bytes_sent 9223372036854775808 is outside the allowed range"),
         ({"bytes_sent": "9" * 30}, "bytes_sent 9{30} is outside the allowed range"),
+        (
+            {"bytes_sent": "9" * 5000},
+            r"bytes_sent of 5000 digits is outside the allowed range \[0, 9223372036854775807\]",
+        ),
         ({"latency_ms": "fast"}, "latency_ms 'fast' is not a number"),
         ({"latency_ms": math.nan}, "latency_ms nan is not a finite number"),
         ({"timestamp": "yesterday"}, "timestamp 'yesterday' is not ISO-8601"),
