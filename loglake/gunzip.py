@@ -1,8 +1,9 @@
 """Streaming gunzip of a raw object into line-aligned chunks of text, with a fast inflater when one is installed.
 
 Inflating is a fifth of the converter's CPU with the standard library's ``zlib``; ISA-L (the ``isal`` package,
-a declared dependency with manylinux wheels for x86_64 and aarch64) inflates the same streams 2-3x faster.
-``isal`` is used when it imports; without it the standard library does the same work, more slowly.
+a declared dependency with manylinux wheels for x86_64 and aarch64) inflates the same streams 2-3x faster, and
+its decompressor keeps the compressed input instead of copying the rest of it out at every call. ``isal`` is used
+when it imports; without it the standard library does the same work, more slowly.
 
 Damaged streams are rare and their handling is part of the converter's contract (what is recovered, and the
 reason quarantined with the object), so that handling is the standard library's whatever the fast inflater:
@@ -26,9 +27,9 @@ from typing import Final, NamedTuple
 
 _FAST: tuple[ModuleType, ...]
 try:
-    from isal import isal_zlib
+    from isal import igzip_lib
 
-    _FAST = (isal_zlib,)
+    _FAST = (igzip_lib,)
 except ImportError:  # pragma: no cover - isal is a dependency; this keeps a bare environment working
     _FAST = ()
 
@@ -178,13 +179,11 @@ def _hold_back(pieces: Generator[bytes, None, str | None]) -> Generator[bytes, N
 def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[bytes, None, str | None]:
     """Yield the decompressed content of ``data`` in pieces of at most ``chunk_bytes``; return the problem that
     ended it early, if any."""
-    # The standard library's errors are the contract; anything a fast inflater raises hands over to the next one.
-    errors: tuple[type[BaseException], ...] = (zlib.error,) if inflater is zlib else (Exception,)
-    d = inflater.decompressobj(wbits=31)
+    if inflater is not zlib:
+        return (yield from _inflate_fast(data, inflater, chunk_bytes))
+    d = zlib.decompressobj(wbits=31)
     src: bytes = data
     try:
-        if inflater is not zlib and _reserved_flags(src):
-            return "reserved gzip header flags are set"
         while True:
             out = d.decompress(src, chunk_bytes)
             src = d.unconsumed_tail
@@ -195,18 +194,48 @@ def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[b
                 if not rest.strip(b"\x00"):
                     return None
                 if rest[:2] != b"\x1f\x8b":
-                    return f"{len(rest):,} bytes after the end of the gzip stream are not gzip"
-                d, src = inflater.decompressobj(wbits=31), rest  # another gzip member
-                if inflater is not zlib and _reserved_flags(src):
-                    return "reserved gzip header flags are set"
+                    return _trailing_garbage(rest)
+                d, src = zlib.decompressobj(wbits=31), rest  # another gzip member
                 continue
             if not out and not src:
                 tail = d.flush()
                 if tail:
                     yield tail
                 return "gzip stream is truncated (the object ended before the gzip trailer)"
-    except errors as exc:
+    except zlib.error as exc:
         return f"gzip stream is corrupt: {exc}"
+
+
+def _inflate_fast(data: bytes, igzip: ModuleType, chunk_bytes: int) -> Generator[bytes, None, str | None]:
+    """:func:`_inflate` with ISA-L's decompressor, which keeps its input (zlib's ``unconsumed_tail`` copies the
+    rest of the object at every call). Its problems are only a signal to hand over to zlib, which words them."""
+    src = data
+    try:
+        while True:  # gzip members
+            if _reserved_flags(src):
+                return "reserved gzip header flags are set"
+            d = igzip.IgzipDecompressor(flag=igzip.DECOMP_GZIP)
+            out = d.decompress(src, chunk_bytes)
+            while True:
+                if out:
+                    yield out
+                if d.eof:
+                    break
+                if not out:
+                    return "gzip stream is truncated"
+                out = d.decompress(b"", chunk_bytes)
+            rest = d.unused_data
+            if not rest.strip(b"\x00"):
+                return None
+            if rest[:2] != b"\x1f\x8b":
+                return _trailing_garbage(rest)
+            src = rest
+    except Exception as exc:  # anything ISA-L raises hands over to zlib
+        return f"gzip stream is corrupt: {exc}"
+
+
+def _trailing_garbage(rest: bytes) -> str:
+    return f"{len(rest):,} bytes after the end of the gzip stream are not gzip"
 
 
 __all__ = ["CHUNK_BYTES", "INFLATERS", "MAX_DECOMPRESSED_BYTES", "TEXT_BYTES", "Chunk", "GzipChunks"]
