@@ -127,3 +127,9 @@ def test_chunks_are_whole_lines_of_about_text_bytes(
         # more than text_bytes only when one line (with what came before it in the previous piece) is longer
         assert len(c.text) <= max(text_bytes, chunk_bytes) or c.newlines <= 1
         line += c.newlines
+
+
+def test_newlines_are_counted_alike_in_small_and_large_texts_and_views() -> None:
+    assert len(TEXT) > 65536  # counted by RE2
+    for text in (b"", b"\n", b"a\nb", b"\n\n", TEXT, memoryview(TEXT * 3)[5:-5], memoryview(b"x\ny\n")[1:]):
+        assert gunzip.count_newlines(text) == bytes(text).count(b"\n")
