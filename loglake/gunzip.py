@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
 from collections.abc import Generator, Iterator
 from types import ModuleType
 from typing import Final, NamedTuple
@@ -128,11 +129,7 @@ class GzipChunks:
         handed_out = 0  # bytes already yielded by an inflater that then met a problem
         for inflater in self.inflaters:
             last = inflater is self.inflaters[-1]
-            # zlib drops the output of the call that meets a problem; a faster inflater may meet it one call later,
-            # so its newest piece is held back until the next call succeeds.
             pieces = _inflate(self.data, inflater, self.chunk_bytes)
-            if not last:
-                pieces = _hold_back(pieces)
             position = 0
             while True:
                 try:
@@ -180,21 +177,6 @@ def _reserved_flags(member: bytes) -> bool:
     return len(member) > 3 and bool(member[3] & 0xE0)
 
 
-def _hold_back(pieces: Generator[bytes, None, str | None]) -> Generator[bytes, None, str | None]:
-    """``pieces``, each yielded only once the next one has been made (or the end met without a problem)."""
-    held: bytes | None = None
-    while True:
-        try:
-            piece = next(pieces)
-        except StopIteration as stop:
-            if stop.value is None and held is not None:
-                yield held
-            return stop.value
-        if held is not None:
-            yield held
-        held = piece
-
-
 def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[bytes, None, str | None]:
     """Yield the decompressed content of ``data`` in pieces of at most ``chunk_bytes``; return the problem that
     ended it early, if any."""
@@ -225,24 +207,42 @@ def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[b
         return f"gzip stream is corrupt: {exc}"
 
 
-def _inflate_fast(data: bytes, igzip: ModuleType, chunk_bytes: int) -> Generator[bytes, None, str | None]:
+def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[bytes, None, str | None]:
     """:func:`_inflate` with ISA-L's decompressor, which keeps its input (zlib's ``unconsumed_tail`` copies the
-    rest of the object at every call). Its problems are only a signal to hand over to zlib, which words them."""
+    rest of the object at every call), handing out only what zlib would have handed out by then.
+
+    zlib inflates a member in calls of ``call_bytes`` and drops the whole output of a call that meets a problem,
+    even one found after the call's output was complete (the next block's header, the trailer's CRC). So output
+    is handed out up to the end of one of zlib's calls only once ISA-L has inflated past it (or soundly ended the
+    member). The first call's end is probed with one byte, so that the first piece reaches the parsers without
+    waiting for a second one. Problems are only a signal to hand over to zlib, which words them.
+    """
     src = data
     try:
         while True:  # gzip members
             if _reserved_flags(src):
                 return "reserved gzip header flags are set"
             d = igzip.IgzipDecompressor(flag=igzip.DECOMP_GZIP)
-            out = d.decompress(src, chunk_bytes)
+            held: deque[bytes] = deque()
+            produced = released = 0  # bytes of this member inflated, and handed out
+            out = d.decompress(src, call_bytes)
             while True:
                 if out:
-                    yield out
+                    held.append(out)
+                    produced += len(out)
+                    safe = (produced - 1) // call_bytes * call_bytes  # the end of zlib's last call inflated past
+                    while held and released + len(held[0]) <= safe:
+                        piece = held.popleft()
+                        released += len(piece)
+                        yield piece
                 if d.eof:
                     break
                 if not out:
                     return "gzip stream is truncated"
-                out = d.decompress(b"", chunk_bytes)
+                # Each call ends where one of zlib's calls ends; the first is followed by a probe of one byte.
+                until_end = call_bytes - produced % call_bytes
+                out = d.decompress(b"", 1 if produced == call_bytes else until_end)
+            yield from held  # the member ended soundly (its trailer checked)
             rest = d.unused_data
             if not rest.strip(b"\x00"):
                 return None
