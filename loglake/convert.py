@@ -128,7 +128,19 @@ def use_system_allocator() -> None:
     """Make Arrow allocate with the system allocator in this process (the converter's Lambda does, once per
     cold start). Arrow's default, mimalloc, returns freed memory to the OS eagerly; converting an object
     allocates and frees hundreds of MB, and the page faults that follow cost more system time than the
-    parsing saves (measured in ``bench/converter``)."""
+    parsing saves (measured in ``bench/converter``).
+
+    This covers what Python asks Arrow to allocate. What Arrow's C++ code allocates from its own default pool
+    (the Parquet writer's buffers) follows ``ARROW_DEFAULT_MEMORY_POOL``, read as pyarrow loads: the process
+    should start with :data:`loglake.settings.CONVERTER_PROCESS_ENV`, as the converter's Lambda does.
+    """
+    default = pa.default_memory_pool().backend_name
+    if default != "system" and os.environ.get("ARROW_DEFAULT_MEMORY_POOL") != "system":
+        logger.info(
+            "Arrow's C++ default memory pool is %s; start the process with ARROW_DEFAULT_MEMORY_POOL=system "
+            "(loglake.settings.CONVERTER_PROCESS_ENV) to save memory and CPU time",
+            default,
+        )
     pa.set_memory_pool(pa.system_memory_pool())
 
 
