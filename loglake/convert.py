@@ -56,6 +56,7 @@ import pyarrow.compute as pc
 
 from loglake import quarantine
 from loglake.events import BatchItem
+from loglake.gunzip import TEXT_BYTES
 from loglake.ndjson import CHUNK_BYTES, GzipChunks, Parsed, parse_chunk, prefetch
 from loglake.parquet import records_to_row_table, table_to_parquet, to_stored
 from loglake.partitions import partition_for
@@ -78,6 +79,12 @@ WRITE_THREADS: Final = 8
 ENCODE_THREADS: Final = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
 #: Chunks parsed at once (each is about TEXT_BYTES of text: this bounds memory too).
 PARSE_THREADS: Final = 2
+#: Chunks submitted to the parsers beyond those being parsed, so that a parser that finishes before the chunk
+#: ahead of it finds its next chunk waiting (chunks are taken in order).
+PARSE_QUEUED: Final = 2
+#: Chunks cut ahead by the decompressing thread: one inflated piece's worth (CHUNK_BYTES / TEXT_BYTES), so the
+#: parsers do not wait while it inflates the next piece. Both bounds are on views of pieces already inflated.
+READ_AHEAD: Final = CHUNK_BYTES // TEXT_BYTES
 
 _FIREHOSE_NAME: Final = re.compile(
     r"-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-[0-9A-Za-z][0-9A-Za-z-]*(?:\.\w+)*$"
@@ -312,11 +319,11 @@ def convert_object(
     # and taken in order, so the result does not depend on the threads.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
-        for chunk in prefetch(chunks.chunks()):
+        for chunk in prefetch(chunks.chunks(), depth=READ_AHEAD):
             pending.append(
                 pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
             )
-            if len(pending) >= PARSE_THREADS:
+            if len(pending) >= PARSE_THREADS + PARSE_QUEUED:
                 take(pending.popleft().result())
         while pending:
             take(pending.popleft().result())
