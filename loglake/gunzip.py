@@ -225,6 +225,7 @@ def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[
             d = igzip.IgzipDecompressor(flag=igzip.DECOMP_GZIP)
             held: deque[bytes] = deque()
             produced = released = 0  # bytes of this member inflated, and handed out
+            call: list[bytes] = []  # pieces of the zlib call being handed out
             out = d.decompress(src, call_bytes)
             while True:
                 if out:
@@ -234,7 +235,10 @@ def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[
                     while held and released + len(held[0]) <= safe:
                         piece = held.popleft()
                         released += len(piece)
-                        yield piece
+                        call.append(piece)
+                        if released % call_bytes == 0:  # handed out as zlib does: one piece per call
+                            yield _joined(call)
+                            call = []
                 if d.eof:
                     break
                 if not out:
@@ -242,7 +246,14 @@ def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[
                 # Each call ends where one of zlib's calls ends; the first is followed by a probe of one byte.
                 until_end = call_bytes - produced % call_bytes
                 out = d.decompress(b"", 1 if produced == call_bytes else until_end)
-            yield from held  # the member ended soundly (its trailer checked)
+            for piece in held:  # the member ended soundly (its trailer checked)
+                released += len(piece)
+                call.append(piece)
+                if released % call_bytes == 0:
+                    yield _joined(call)
+                    call = []
+            if call:
+                yield _joined(call)
             rest = d.unused_data
             if not rest.strip(b"\x00"):
                 return None
@@ -251,6 +262,11 @@ def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[
             src = rest
     except Exception as exc:  # anything ISA-L raises hands over to zlib
         return f"gzip stream is corrupt: {exc}"
+
+
+def _joined(pieces: list[bytes]) -> bytes:
+    """One piece as it is; the one-byte probe and the rest of its call as one (a copy, once per member)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _trailing_garbage(rest: bytes) -> str:
