@@ -42,7 +42,6 @@ import itertools
 import logging
 import os
 import re
-import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,6 +55,7 @@ import pyarrow.compute as pc
 
 from loglake import quarantine
 from loglake.events import BatchItem
+from loglake.gunzip import TEXT_BYTES
 from loglake.ndjson import CHUNK_BYTES, GzipChunks, Parsed, parse_chunk, prefetch
 from loglake.parquet import records_to_row_table, table_to_parquet, to_stored
 from loglake.partitions import partition_for
@@ -72,12 +72,18 @@ HOUR_MS: Final = 3_600_000
 #: (some 0.2 s; not in the Lambda layer): before the first object rather than inside it.
 _HOUR: Final = pa.scalar(HOUR_MS, pa.int64())
 _SERVICE_SHIFT: Final = pa.scalar(1 << 32, pa.int64())
-#: Partitions uploaded at once.
+#: Partitions uploaded at once (encoded files wait for an uploader: output is a small fraction of the input).
 WRITE_THREADS: Final = 8
 #: Partitions encoded at once (at most the CPUs the process may use).
 ENCODE_THREADS: Final = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
 #: Chunks parsed at once (each is about TEXT_BYTES of text: this bounds memory too).
 PARSE_THREADS: Final = 2
+#: Chunks submitted to the parsers beyond those being parsed, so that a parser that finishes before the chunk
+#: ahead of it finds its next chunk waiting (chunks are taken in order).
+PARSE_QUEUED: Final = 2
+#: Chunks cut ahead by the decompressing thread: one inflated piece's worth (CHUNK_BYTES / TEXT_BYTES), so the
+#: parsers do not wait while it inflates the next piece. Both bounds are on views of pieces already inflated.
+READ_AHEAD: Final = CHUNK_BYTES // TEXT_BYTES
 
 _FIREHOSE_NAME: Final = re.compile(
     r"-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-[0-9A-Za-z][0-9A-Za-z-]*(?:\.\w+)*$"
@@ -128,7 +134,19 @@ def use_system_allocator() -> None:
     """Make Arrow allocate with the system allocator in this process (the converter's Lambda does, once per
     cold start). Arrow's default, mimalloc, returns freed memory to the OS eagerly; converting an object
     allocates and frees hundreds of MB, and the page faults that follow cost more system time than the
-    parsing saves (measured in ``bench/converter``)."""
+    parsing saves (measured in ``bench/converter``).
+
+    This covers what Python asks Arrow to allocate. What Arrow's C++ code allocates from its own default pool
+    (the Parquet writer's buffers) follows ``ARROW_DEFAULT_MEMORY_POOL``, read as pyarrow loads: the process
+    should start with :data:`loglake.settings.CONVERTER_PROCESS_ENV`, as the converter's Lambda does.
+    """
+    default = pa.default_memory_pool().backend_name
+    if default != "system" and os.environ.get("ARROW_DEFAULT_MEMORY_POOL") != "system":
+        logger.info(
+            "Arrow's C++ default memory pool is %s; start the process with ARROW_DEFAULT_MEMORY_POOL=system "
+            "(loglake.settings.CONVERTER_PROCESS_ENV) to save memory and CPU time",
+            default,
+        )
     pa.set_memory_pool(pa.system_memory_pool())
 
 
@@ -221,22 +239,27 @@ class _Splitter:
             return
         table = pa.concat_tables(self.tables)
         self.tables = []
-        # One integer key per (service, hour) — cheaper to sort on than the service's text.
-        services = pc.dictionary_encode(table.column("service_name")).combine_chunks()
-        names = services.dictionary.to_pylist()
-        order = sorted(range(len(names)), key=names.__getitem__)
-        rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
-        key = pc.add(pc.multiply(pc.take(rank, services.indices), _SERVICE_SHIFT), table.column("_hour"))
-        # A stable sort (Arrow's sort_indices is stable) of the keys alone. The stored columns are made one chunk
-        # each (a plain copy, cheaper than taking from many chunks), and each partition takes its rows from them
-        # when it is written, in the encoding threads. The partition key and helper columns are never copied.
-        indices = pc.sort_indices(
-            pa.table({"key": key, "timestamp": table.column("timestamp")}),
-            sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
-        )
-        keys = pc.take(key, indices).combine_chunks()
-        rows = table.drop_columns(["service_name", "_hour"]).combine_chunks()
-        del table
+        # The stored columns are made one chunk each (a plain copy, cheaper than taking from many chunks), and
+        # each partition takes its rows from them when it is written, in the encoding threads. The partition key
+        # and helper columns are never copied. The copies run in other threads (Arrow releases the GIL) while
+        # this one sorts: between reading and writing, nothing else keeps the CPUs busy.
+        stored = table.drop_columns(["service_name", "_hour"])
+        with ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
+            columns = [pool.submit(pa.ChunkedArray.combine_chunks, c) for c in stored.columns]
+            # One integer key per (service, hour) — cheaper to sort on than the service's text.
+            services = pc.dictionary_encode(table.column("service_name")).combine_chunks()
+            names = services.dictionary.to_pylist()
+            order = sorted(range(len(names)), key=names.__getitem__)
+            rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
+            key = pc.add(pc.multiply(pc.take(rank, services.indices), _SERVICE_SHIFT), table.column("_hour"))
+            # A stable sort (Arrow's sort_indices is stable) of the keys alone.
+            indices = pc.sort_indices(
+                pa.table({"key": key, "timestamp": table.column("timestamp")}),
+                sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
+            )
+            keys = pc.take(key, indices).combine_chunks()
+            rows = pa.Table.from_arrays([c.result() for c in columns], schema=stored.schema)
+        del table, stored
         n = rows.num_rows
         starts = [
             0,
@@ -300,11 +323,11 @@ def convert_object(
     # and taken in order, so the result does not depend on the threads.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
-        for chunk in prefetch(chunks.chunks()):
+        for chunk in prefetch(chunks.chunks(), depth=READ_AHEAD):
             pending.append(
                 pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
             )
-            if len(pending) >= PARSE_THREADS:
+            if len(pending) >= PARSE_THREADS + PARSE_QUEUED:
                 take(pending.popleft().result())
         while pending:
             take(pending.popleft().result())
@@ -331,20 +354,24 @@ def convert_object(
 
     stem = output_stem(key)
 
-    def write(part: tuple[str, int, pa.Table, pa.Array]) -> tuple[str, int, int]:
-        service, hour, source, indices = part
-        with encoding:
+    # Encoding is CPU work: as many encoders as CPUs (more only contend, for the GIL between Arrow calls and for
+    # memory). S3 puts wait on the network: each encoded file is handed to an uploader, several of which wait at
+    # once. Threads that are not encoding stay asleep (idle encoders waiting on a lock cost the encoding ones a
+    # fifth of their time on two CPUs, in GIL hand-offs).
+    with (
+        ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="loglake-put") as uploaders,
+        ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="loglake-encode") as encoders,
+    ):
+
+        def encode(part: tuple[str, int, pa.Table, pa.Array]) -> tuple[str, int, int, Future[None]]:
+            service, hour, source, indices = part
             rows = source.take(indices)
             body = table_to_parquet(to_stored(rows, presorted=True))
-        out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
-        storage.put(out_key, body)
-        return out_key, rows.num_rows, len(body)
+            out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
+            return out_key, rows.num_rows, len(body), uploaders.submit(storage.put, out_key, body)
 
-    # S3 puts wait on the network: several partitions are written at once. Encoding is CPU work: more encoders
-    # than CPUs only contend (for the GIL between Arrow calls, for memory), so fewer of them run at once.
-    encoding = threading.BoundedSemaphore(ENCODE_THREADS)
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        for out_key, rows_written, size in pool.map(write, splitter.partitions()):
+        for out_key, rows_written, size, upload in encoders.map(encode, splitter.partitions()):
+            upload.result()  # a storage error propagates: the notification is retried
             result.outputs.append(out_key)
             result.rows_written += rows_written
             result.bytes_out += size

@@ -1,8 +1,9 @@
 """Streaming gunzip of a raw object into line-aligned chunks of text, with a fast inflater when one is installed.
 
 Inflating is a fifth of the converter's CPU with the standard library's ``zlib``; ISA-L (the ``isal`` package,
-a declared dependency with manylinux wheels for x86_64 and aarch64) inflates the same streams 2-3x faster.
-``isal`` is used when it imports; without it the standard library does the same work, more slowly.
+a declared dependency with manylinux wheels for x86_64 and aarch64) inflates the same streams 2-3x faster, and
+its decompressor keeps the compressed input instead of copying the rest of it out at every call. ``isal`` is used
+when it imports; without it the standard library does the same work, more slowly.
 
 Damaged streams are rare and their handling is part of the converter's contract (what is recovered, and the
 reason quarantined with the object), so that handling is the standard library's whatever the fast inflater:
@@ -19,16 +20,21 @@ Example
 
 from __future__ import annotations
 
+import struct
 import zlib
+from collections import deque
 from collections.abc import Generator, Iterator
 from types import ModuleType
 from typing import Final, NamedTuple
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _FAST: tuple[ModuleType, ...]
 try:
-    from isal import isal_zlib
+    from isal import igzip_lib
 
-    _FAST = (isal_zlib,)
+    _FAST = (igzip_lib,)
 except ImportError:  # pragma: no cover - isal is a dependency; this keeps a bare environment working
     _FAST = ()
 
@@ -107,10 +113,10 @@ class GzipChunks:
                 text: bytes | memoryview
                 if pending:
                     text = b"".join((pending, view[start:end]))
-                    newlines = text.count(b"\n")
+                    newlines = count_newlines(text)
                 else:
                     text = piece if start == 0 and end == len(piece) else view[start:end]
-                    newlines = piece.count(b"\n", start, end)
+                    newlines = count_newlines(text)
                 pending = b""
                 yield Chunk(line, text, newlines)
                 line += newlines
@@ -123,11 +129,7 @@ class GzipChunks:
         handed_out = 0  # bytes already yielded by an inflater that then met a problem
         for inflater in self.inflaters:
             last = inflater is self.inflaters[-1]
-            # zlib drops the output of the call that meets a problem; a faster inflater may meet it one call later,
-            # so its newest piece is held back until the next call succeeds.
             pieces = _inflate(self.data, inflater, self.chunk_bytes)
-            if not last:
-                pieces = _hold_back(pieces)
             position = 0
             while True:
                 try:
@@ -154,37 +156,35 @@ class GzipChunks:
             handed_out = max(handed_out, position)
 
 
+def count_newlines(text: bytes | memoryview) -> int:
+    """``text.count(b"\\n")``; for large texts with RE2, which is faster and does not hold the GIL (decompression
+    runs in its own thread beside the parsers)."""
+    if len(text) < 65536:
+        return bytes(text).count(b"\n")
+    return int(pc.count_substring_regex(binary_array(pa.py_buffer(text)), r"\n")[0].as_py())
+
+
+def binary_array(buffer: pa.Buffer) -> pa.Array:
+    """``buffer`` as a one-value Arrow binary array, without a copy, for Arrow's string kernels (which scan it
+    without holding the GIL)."""
+    offsets = pa.py_buffer(struct.pack("<qq", 0, buffer.size))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
+
+
 def _reserved_flags(member: bytes) -> bool:
     """Whether a gzip member's header sets reserved flags (bits 5-7 of FLG): zlib refuses such a member, ISA-L
     reads it, so a fast inflater hands it over."""
     return len(member) > 3 and bool(member[3] & 0xE0)
 
 
-def _hold_back(pieces: Generator[bytes, None, str | None]) -> Generator[bytes, None, str | None]:
-    """``pieces``, each yielded only once the next one has been made (or the end met without a problem)."""
-    held: bytes | None = None
-    while True:
-        try:
-            piece = next(pieces)
-        except StopIteration as stop:
-            if stop.value is None and held is not None:
-                yield held
-            return stop.value
-        if held is not None:
-            yield held
-        held = piece
-
-
 def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[bytes, None, str | None]:
     """Yield the decompressed content of ``data`` in pieces of at most ``chunk_bytes``; return the problem that
     ended it early, if any."""
-    # The standard library's errors are the contract; anything a fast inflater raises hands over to the next one.
-    errors: tuple[type[BaseException], ...] = (zlib.error,) if inflater is zlib else (Exception,)
-    d = inflater.decompressobj(wbits=31)
+    if inflater is not zlib:
+        return (yield from _inflate_fast(data, inflater, chunk_bytes))
+    d = zlib.decompressobj(wbits=31)
     src: bytes = data
     try:
-        if inflater is not zlib and _reserved_flags(src):
-            return "reserved gzip header flags are set"
         while True:
             out = d.decompress(src, chunk_bytes)
             src = d.unconsumed_tail
@@ -195,18 +195,91 @@ def _inflate(data: bytes, inflater: ModuleType, chunk_bytes: int) -> Generator[b
                 if not rest.strip(b"\x00"):
                     return None
                 if rest[:2] != b"\x1f\x8b":
-                    return f"{len(rest):,} bytes after the end of the gzip stream are not gzip"
-                d, src = inflater.decompressobj(wbits=31), rest  # another gzip member
-                if inflater is not zlib and _reserved_flags(src):
-                    return "reserved gzip header flags are set"
+                    return _trailing_garbage(rest)
+                d, src = zlib.decompressobj(wbits=31), rest  # another gzip member
                 continue
             if not out and not src:
                 tail = d.flush()
                 if tail:
                     yield tail
                 return "gzip stream is truncated (the object ended before the gzip trailer)"
-    except errors as exc:
+    except zlib.error as exc:
         return f"gzip stream is corrupt: {exc}"
 
 
-__all__ = ["CHUNK_BYTES", "INFLATERS", "MAX_DECOMPRESSED_BYTES", "TEXT_BYTES", "Chunk", "GzipChunks"]
+def _inflate_fast(data: bytes, igzip: ModuleType, call_bytes: int) -> Generator[bytes, None, str | None]:
+    """:func:`_inflate` with ISA-L's decompressor, which keeps its input (zlib's ``unconsumed_tail`` copies the
+    rest of the object at every call), handing out only what zlib would have handed out by then.
+
+    zlib inflates a member in calls of ``call_bytes`` and drops the whole output of a call that meets a problem,
+    even one found after the call's output was complete (the next block's header, the trailer's CRC). So output
+    is handed out up to the end of one of zlib's calls only once ISA-L has inflated past it (or soundly ended the
+    member). The first call's end is probed with one byte, so that the first piece reaches the parsers without
+    waiting for a second one. Problems are only a signal to hand over to zlib, which words them.
+    """
+    src = data
+    try:
+        while True:  # gzip members
+            if _reserved_flags(src):
+                return "reserved gzip header flags are set"
+            d = igzip.IgzipDecompressor(flag=igzip.DECOMP_GZIP)
+            held: deque[bytes] = deque()
+            produced = released = 0  # bytes of this member inflated, and handed out
+            call: list[bytes] = []  # pieces of the zlib call being handed out
+            out = d.decompress(src, call_bytes)
+            while True:
+                if out:
+                    held.append(out)
+                    produced += len(out)
+                    safe = (produced - 1) // call_bytes * call_bytes  # the end of zlib's last call inflated past
+                    while held and released + len(held[0]) <= safe:
+                        piece = held.popleft()
+                        released += len(piece)
+                        call.append(piece)
+                        if released % call_bytes == 0:  # handed out as zlib does: one piece per call
+                            yield _joined(call)
+                            call = []
+                if d.eof:
+                    break
+                if not out:
+                    return "gzip stream is truncated"
+                # Each call ends where one of zlib's calls ends; the first is followed by a probe of one byte.
+                until_end = call_bytes - produced % call_bytes
+                out = d.decompress(b"", 1 if produced == call_bytes else until_end)
+            for piece in held:  # the member ended soundly (its trailer checked)
+                released += len(piece)
+                call.append(piece)
+                if released % call_bytes == 0:
+                    yield _joined(call)
+                    call = []
+            if call:
+                yield _joined(call)
+            rest = d.unused_data
+            if not rest.strip(b"\x00"):
+                return None
+            if rest[:2] != b"\x1f\x8b":
+                return _trailing_garbage(rest)
+            src = rest
+    except Exception as exc:  # anything ISA-L raises hands over to zlib
+        return f"gzip stream is corrupt: {exc}"
+
+
+def _joined(pieces: list[bytes]) -> bytes:
+    """One piece as it is; the one-byte probe and the rest of its call as one (a copy, once per member)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _trailing_garbage(rest: bytes) -> str:
+    return f"{len(rest):,} bytes after the end of the gzip stream are not gzip"
+
+
+__all__ = [
+    "CHUNK_BYTES",
+    "INFLATERS",
+    "MAX_DECOMPRESSED_BYTES",
+    "TEXT_BYTES",
+    "Chunk",
+    "GzipChunks",
+    "binary_array",
+    "count_newlines",
+]

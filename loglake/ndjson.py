@@ -27,7 +27,6 @@ Example
 from __future__ import annotations
 
 import queue
-import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import pyarrow.json as pajson
 
 from loglake import quarantine
 from loglake.errors import RecordError
-from loglake.gunzip import CHUNK_BYTES, GzipChunks
+from loglake.gunzip import CHUNK_BYTES, GzipChunks, binary_array, count_newlines
 from loglake.parquet import ROW_SCHEMA, records_to_row_table
 from loglake.schema import DOUBLE, FIELDS, FIELDS_BY_NAME, INT32, INT64, STRING, TIMESTAMP, normalize
 
@@ -273,7 +272,7 @@ def _read_fast(text: bytes | memoryview, newlines: int | None = None) -> pa.Tabl
         table = pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
     except (pa.ArrowException, ValueError):
         return None
-    whole = _as_binary(buffer)
+    whole = binary_array(buffer)
     # Arrow skips a byte-order mark at the start of each block it parses (blocks start at line starts); orjson
     # refuses one.
     if _any(pc.match_substring_regex(whole, _BOM_RE)):
@@ -296,13 +295,6 @@ def _read_fast(text: bytes | memoryview, newlines: int | None = None) -> pa.Tabl
     return table.set_column(table.schema.get_field_index("timestamp"), ROW_SCHEMA.field("timestamp"), ts)
 
 
-def _as_binary(buffer: pa.Buffer) -> pa.Array:
-    """``buffer`` as a one-value Arrow binary array, without a copy, for Arrow's string kernels (which scan it
-    without holding the GIL)."""
-    offsets = pa.py_buffer(struct.pack("<qq", 0, buffer.size))
-    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
-
-
 def _one_object_per_line(text: bytes | memoryview, whole: pa.Array, rows: int, newlines: int | None) -> bool:
     """Whether the JSON reader found exactly one object on each non-blank line of ``text`` (it reads objects
     separated by any whitespace, and skips blank lines).
@@ -313,7 +305,7 @@ def _one_object_per_line(text: bytes | memoryview, whole: pa.Array, rows: int, n
     are only ``rows`` lines. Otherwise the non-blank lines are counted one by one.
     """
     if newlines is None:
-        newlines = bytes(text).count(b"\n")
+        newlines = count_newlines(text)
     lines = newlines + (0 if not text or text[-1] == 0x0A else 1)  # a last line without its newline counts too
     if lines == rows and not _any(pc.match_substring_regex(whole, _OBJECTS_ON_ONE_LINE)):
         return True

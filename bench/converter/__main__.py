@@ -4,7 +4,9 @@ The input is the shared 10,000-line Apache log run through the real transformer 
 fresh request ids to about ``BENCH_CONVERTER_MB`` (default 100) MB. Each contender runs in a fresh process,
 rounds interleave the contenders (so a noisy neighbour hurts all alike), and the best of ``BENCH_ROUNDS``
 (default 3) counts. Reported: MB/s of uncompressed input, peak RSS (and its growth during the conversion),
-CPU seconds, output bytes. Then loglake alone on a 128 MB object: the peak RSS against the 1,769 MB Lambda.
+CPU seconds, output bytes. loglake runs with the process environment its Lambda has
+(:data:`loglake.settings.CONVERTER_PROCESS_ENV`), the others with the benchmark's own. Then loglake alone on a
+128 MB object: the peak RSS against the 1,769 MB Lambda.
 
 Run: ``python -m bench.converter`` (needs the ``bench`` extra: ``pip install -e '.[bench]'``).
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from bench.common import ROOT, write_results
 from bench.converter.data import write_input
+from loglake.settings import CONVERTER_PROCESS_ENV
 
 MB = 1_000_000
 LAMBDA_MB = 1769
@@ -29,6 +32,8 @@ TARGETS = {"vs_awswrangler": 2.0, "vs_duckdb": 1.0, "parquet_vs_gzip": 0.5, "par
 
 def run(name: str, src: Path, out: Path) -> dict[str, Any]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
+    if name == "loglake":  # the environment the converter's Lambda starts with (set by the stack)
+        env |= CONVERTER_PROCESS_ENV
     proc = subprocess.run(
         [sys.executable, "-m", "bench.converter.contenders", name, str(src), str(out)],
         capture_output=True,

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from layers.build import LayerDirs, build_layers
 from loglake.schema import TABLE_NAME
+from loglake.settings import CONVERTER_PROCESS_ENV
 from stacks import grants
 from stacks.config import LoglakeConfig
 from stacks.constructs.alarm_topic import AlarmTopic
@@ -250,7 +251,7 @@ class LogLake(Construct):
             "Converter",
             "converter",
             "loglake: raw/ NDJSON object to partitioned Parquet under tables/, bad lines to quarantine/",
-            {},
+            dict(CONVERTER_PROCESS_ENV),
             failures_go_to="a failed object stays on the converter queue, then goes to its dead-letter queue",
         )
         self.storage.notify_queue(queue=converter_queue.queue, prefix=RAW_PREFIX)

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 from infra_helpers import as_list, function_by_env, logical_id_of, object_prefixes, refs_in, role_actions
 
 from layers.build import ELF_MACHINES
-from loglake.settings import Settings
+from loglake.settings import CONVERTER_PROCESS_ENV, Settings
 from stacks.constructs.work_queue import VISIBILITY_PER_TIMEOUT
 
 FUNCTIONS = ("transformer", "converter", "autoloader", "compactor")
@@ -181,6 +181,10 @@ def test_environment_is_what_loglake_settings_reads(synth: Any, name: str) -> No
             assert env["LOGLAKE_DEFAULT_SERVICE"] in cfg.services
         else:
             assert not {"LOGLAKE_SAMPLING", "LOGLAKE_SCRUB", "LOGLAKE_HASH_KEY_SECRET"} & set(env)
+        if name == "converter":  # read by Arrow as it loads, before the handler runs
+            assert env["ARROW_DEFAULT_MEMORY_POOL"] == CONVERTER_PROCESS_ENV["ARROW_DEFAULT_MEMORY_POOL"] == "system"
+        else:
+            assert "ARROW_DEFAULT_MEMORY_POOL" not in env
 
 
 def test_sampling_reaches_the_transformer_per_service(variant_synth: Any) -> None:

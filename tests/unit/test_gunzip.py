@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from loglake import gunzip
 from loglake.gunzip import INFLATERS, GzipChunks
 
-isal_zlib = pytest.importorskip("isal.isal_zlib")
+igzip_lib = pytest.importorskip("isal.igzip_lib")
 
 TEXT = b"".join(b'{"request_id":"r%d","path":"/%s"}\n' % (i, b"p" * (i % 70)) for i in range(3000))
 GOOD = gzip.compress(TEXT, mtime=0)
@@ -25,12 +25,22 @@ def read(data: bytes, inflaters: tuple, chunk_bytes: int) -> tuple:
 
 
 def same_as_zlib(data: bytes, chunk_bytes: int = 1000) -> None:
-    assert read(data, (isal_zlib, zlib), chunk_bytes) == read(data, (zlib,), chunk_bytes)
+    assert read(data, (igzip_lib, zlib), chunk_bytes) == read(data, (zlib,), chunk_bytes)
 
 
 def test_isal_inflates_first_when_installed() -> None:
-    assert (isal_zlib, zlib) == INFLATERS
+    assert (igzip_lib, zlib) == INFLATERS
     assert gunzip.Chunk(1, b"a\n", 1) == (1, b"a\n", 1)
+
+
+def test_sound_streams_never_reach_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zlib was used")
+
+    monkeypatch.setattr(zlib, "decompressobj", refuse)
+    data = DAMAGED["members"] + bytes(4)
+    g = GzipChunks(data, chunk_bytes=1000)
+    assert b"".join(text for _, text in g) == TEXT and g.problem is None
 
 
 def test_chunks_carry_their_newline_count() -> None:
@@ -117,3 +127,9 @@ def test_chunks_are_whole_lines_of_about_text_bytes(
         # more than text_bytes only when one line (with what came before it in the previous piece) is longer
         assert len(c.text) <= max(text_bytes, chunk_bytes) or c.newlines <= 1
         line += c.newlines
+
+
+def test_newlines_are_counted_alike_in_small_and_large_texts_and_views() -> None:
+    assert len(TEXT) > 65536  # counted by RE2
+    for text in (b"", b"\n", b"a\nb", b"\n\n", TEXT, memoryview(TEXT * 3)[5:-5], memoryview(b"x\ny\n")[1:]):
+        assert gunzip.count_newlines(text) == bytes(text).count(b"\n")
