@@ -70,6 +70,16 @@ class _Minute:
     latencies: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
 
+    def count(self, status: int | None, outcome: str, n: int) -> None:
+        """``n`` requests of one status and pipeline outcome."""
+        self.requests += n
+        self.outcomes[outcome] += n
+        if status is not None and status >= 400:
+            if status < 500:
+                self.errors_4xx += n
+            else:
+                self.errors_5xx += n
+
 
 class RedMetrics:
     """Aggregates one batch of events; call :meth:`documents` and :meth:`ip_lines` once at the end.
@@ -147,14 +157,7 @@ class RedMetrics:
         for (service, minute, status, outcome), n in Counter(
             zip(services, map(metric_minute.__getitem__, minutes), statuses, outcomes, strict=True)
         ).items():
-            m = self._minutes[(service, minute)]
-            m.requests += n
-            m.outcomes[outcome] += n
-            if status is not None and status >= 400:
-                if status < 500:
-                    m.errors_4xx += n
-                else:
-                    m.errors_5xx += n
+            self._minutes[(service, minute)].count(status, outcome, n)
         grouped: dict[tuple[str, int, str | None], list[float]] = {}
         timed = compress(zip(services, minutes, latencies, routes, strict=True), map(is_not, latencies, repeat(None)))
         for service, minute, latency, route in timed:
@@ -200,13 +203,7 @@ class RedMetrics:
             if m is None:  # _metric_minute()
                 metric = minute if now is None or first <= minute * _MINUTE <= last else now_minute
                 m = metric_minutes[minute] = minutes[(service, metric)]
-            m.requests += n
-            m.outcomes[outcome] += n
-            if status is not None and status >= 400:
-                if status < 500:
-                    m.errors_4xx += n
-                else:
-                    m.errors_5xx += n
+            m.count(status, outcome, n)
             if ip:
                 valid = valid_ips.get(ip)
                 if valid is None:

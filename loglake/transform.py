@@ -228,9 +228,9 @@ class Transformer:
                         data = None
                 else:
                     data = None
-                # One access-log line, as agents send them: matched, validated, counted and sampled here (what
-                # scan_line() does, inline, the match stopping after the size: see _FAST_SCAN_RE), without
-                # matching it whole or building its event unless it is kept. Anything unusual (no match, a time
+                # One access-log line, as agents send them: matched, validated, counted and sampled here (the
+                # match stopping after the size: see _FAST_SCAN_RE), without matching it whole or building its
+                # event unless it is kept. Anything unusual (no match, a time
                 # outside the schema's range, an IP longer than its field) goes on to _transform_record, which
                 # decides and says why.
                 if data and lines and data[0] not in not_a_line and 10 not in data:  # 10: "\n"
@@ -247,18 +247,16 @@ class Transformer:
                         if code is None and status != "-":
                             code = int(status)
                         if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms:
+                            request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
                             if keep_all or (code is not None and (code >= 400 or code < 100)):
                                 rate = 1.0
-                                request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
+                            elif sampled and short_digest_of(request_id).digest() < threshold:
+                                rate = rule_rate
                             else:
-                                request_id = hexlify_(digest_of(line).digest()[:16])
-                                if sampled and short_digest_of(request_id).digest() < threshold:
-                                    rate = rule_rate
-                                else:
-                                    ip = truncate_ip(host) if truncate else host
-                                    observe((ts // 60_000, code, ip, "SampledOut"))
-                                    answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
-                                    continue
+                                ip = truncate_ip(host) if truncate else host
+                                observe((ts // 60_000, code, ip, "SampledOut"))
+                                answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
+                                continue
                             # Kept: the whole line matched for its event (the scan matching, this does).
                             m = (_ESCAPED_RE if escaped else _FAST_RE).match(text)
                             if m is not None:

@@ -179,30 +179,6 @@ def parse_combined(line: bytes | str) -> dict[str, Any]:
     return event_of(m, line_id(raw), parse_clf_time(m.group(5)))
 
 
-def scan_line(line: bytes) -> tuple[re.Match[str], str, int, int | None] | None:
-    """A stripped line's match, host, time (epoch ms) and status — what counting and sampling it needs — or
-    None when :func:`parse_combined` would refuse it or fail (then it says why).
-
-    Example
-    -------
-    >>> scan_line(b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET /a HTTP/1.1" 200 512 "-" "curl/8"')[1:]
-    ('1.2.3.4', 1431849903000, 200)
-    """
-    text = line.decode("utf-8", "replace").strip()
-    m = (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
-    if m is None:
-        return None
-    host, when, status, size = m.group(2, 5, 7, 8)
-    if len(size) >= _SAFE_DIGITS:
-        return None
-    ts = _time_cache.get(when)
-    if ts is None:
-        ts = scan_time(when)
-        if ts is None:
-            return None
-    return m, host, ts, None if status == "-" else int(status)
-
-
 def scan_time(text: str) -> int | None:
     """:func:`parse_clf_time`, or None where it refuses the text."""
     try:
