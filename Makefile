@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint typecheck synth synth-cli layers bench security clean
 
-$(STAMP): pyproject.toml client_lib/pyproject.toml
+$(STAMP): pyproject.toml setup.py loglake/_linehead.c client_lib/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e ./client_lib -e '.[dev]'

@@ -51,7 +51,6 @@ import operator
 import re
 import time
 import traceback
-from binascii import hexlify
 from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import Any, Final
@@ -59,7 +58,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from loglake import quarantine
+from loglake import linehead, quarantine
 from loglake.b64 import decode as b64decode
 from loglake.b64 import encode_text as b64encode_text
 from loglake.errors import RecordError
@@ -83,20 +82,15 @@ from loglake.fastpath import (
 from loglake.fastpath import decode_essentials as _decode_essentials
 from loglake.formats.combined import (
     _ESCAPED_RE,
-    _ESCAPED_SCAN_RE,
     _FAST_RE,
-    _FAST_SCAN_RE,
-    _STATUS_VALUES,
-    _time_cache,
     event_of,
-    scan_time,
 )
 from loglake.hash_key import HASH_KEY_OBJECT, MIN_SECRET_KEY_BYTES, resolve_hash_key
 from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler, ServiceRule, short_sha256
+from loglake.sampling import Sampler, ServiceRule
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
@@ -125,8 +119,6 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
 _INF: Final = float("inf")
 #: Lines nested deeper than this take the general path (orjson writes at most 254 levels, reads at most 1,024).
 _TYPED_MAX_DEPTH: Final = 200
-#: First bytes that send a record's data elsewhere than the one-line path: JSON, gzip, a byte-order mark.
-_NOT_A_LINE: Final = frozenset(b"{[\x1f\xef")
 _data_of: Final = operator.methodcaller("get", "data", "")
 _SAFE_SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
@@ -209,10 +201,8 @@ class Transformer:
         # The lines' observations, without the latency and route they never have: see RedMetrics.ingest_untimed.
         line_observations: list[tuple[int, int | None, str | None, str]] = []
         answer, observe = answers.append, line_observations.append
-        fast_scan, escaped_scan = _FAST_SCAN_RE.match, _ESCAPED_SCAN_RE.match
-        time_get, status_get = _time_cache.get, _STATUS_VALUES.get
-        not_a_line, max_ip, min_ms, max_ms = _NOT_A_LINE, _MAX_IP, _MIN_MS, _MAX_MS
-        b64decode_, digest_of, short_digest_of, hexlify_ = b64decode, sha256, short_sha256, hexlify
+        line_head, time_range = linehead.head, range(_MIN_MS, _MAX_MS)
+        max_ip, b64decode_ = _MAX_IP, b64decode
         kept_row, b64encode = self._kept_row, b64encode_text
         for record in records if isinstance(records, list) else []:
             if (type(record) is not dict and not isinstance(record, Mapping)) or "recordId" not in record:
@@ -221,6 +211,37 @@ class Transformer:
             marks = None  # the one-line path observes nothing before it answers: nothing to take back
             try:
                 data = record.get("data")
+                # One access-log line, as agents send them: its head (time, status, host, id, sampling's verdict:
+                # see loglake.linehead) decides here, without matching the line whole or building its event
+                # unless it is kept. Anything unusual (not a line, a time outside the schema's range, an IP
+                # longer than its field) goes on to _transform_record, which decides and says why.
+                if lines and type(data) is str and (head := line_head(data, threshold)) is not None:
+                    ts, code, host, request_id, lucky = head
+                    if len(host) <= max_ip and ts in time_range:
+                        if keep_all or (code is not None and (code >= 400 or code < 100)):
+                            rate = 1.0
+                        elif sampled and lucky:
+                            rate = rule_rate
+                        else:
+                            ip = truncate_ip(host) if truncate else host
+                            observe((ts // 60_000, code, ip, "SampledOut"))
+                            answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
+                            continue
+                        # Kept: the whole line matched for its event.
+                        line = b64decode_(data).strip()
+                        text = line.decode("utf-8", "replace").strip()
+                        m = (_ESCAPED_RE if "\\" in text else _FAST_RE).match(text)
+                        if m is not None:
+                            ip = truncate_ip(host) if truncate else host
+                            event = event_of(m, request_id.decode(), ts)
+                            out = kept_row(event, ts, rate, truncate)  # None: not the usual shape
+                            if out is None:
+                                out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
+                            else:
+                                outcome = "Kept"
+                            observe((ts // 60_000, code, ip, outcome))
+                            answer({"recordId": record["recordId"], "result": "Ok", "data": b64encode(out)})
+                            continue
                 if type(data) is str:
                     try:
                         data = b64decode_(data)
@@ -228,48 +249,6 @@ class Transformer:
                         data = None
                 else:
                     data = None
-                # One access-log line, as agents send them: matched, validated, counted and sampled here (the
-                # match stopping after the size: see _FAST_SCAN_RE), without matching it whole or building its
-                # event unless it is kept. Anything unusual (no match, a time
-                # outside the schema's range, an IP longer than its field) goes on to _transform_record, which
-                # decides and says why.
-                if data and lines and data[0] not in not_a_line and 10 not in data:  # 10: "\n"
-                    line = data.strip()
-                    text = line.decode("utf-8", "replace").strip()
-                    escaped = "\\" in text
-                    m = escaped_scan(text) if escaped else fast_scan(text)
-                    if m is not None:
-                        host, when, status = m.group(2, 5, 7)
-                        ts = time_get(when)
-                        if ts is None:
-                            ts = scan_time(when)
-                        code = status_get(status)
-                        if code is None and status != "-":
-                            code = int(status)
-                        if ts is not None and len(host) <= max_ip and min_ms <= ts < max_ms:
-                            request_id = hexlify_(digest_of(line).digest()[:16])  # line_id(), as bytes
-                            if keep_all or (code is not None and (code >= 400 or code < 100)):
-                                rate = 1.0
-                            elif sampled and short_digest_of(request_id).digest() < threshold:
-                                rate = rule_rate
-                            else:
-                                ip = truncate_ip(host) if truncate else host
-                                observe((ts // 60_000, code, ip, "SampledOut"))
-                                answer({"recordId": record["recordId"], "result": "Dropped", "data": ""})
-                                continue
-                            # Kept: the whole line matched for its event (the scan matching, this does).
-                            m = (_ESCAPED_RE if escaped else _FAST_RE).match(text)
-                            if m is not None:
-                                ip = truncate_ip(host) if truncate else host
-                                event = event_of(m, request_id.decode(), ts)
-                                out = kept_row(event, ts, rate, truncate)  # None: not the usual shape
-                                if out is None:
-                                    out, outcome = self._kept_log_line(record, line, event, ts, rate, truncate, now_ms)
-                                else:
-                                    outcome = "Kept"
-                                observe((ts // 60_000, code, ip, outcome))
-                                answer({"recordId": record["recordId"], "result": "Ok", "data": b64encode(out)})
-                                continue
                 marks = len(observations), len(counts)
                 answer(self._transform_record(record, data, observations, counts, now_ms))
             except Exception as exc:  # a bug must fail one record, never the batch

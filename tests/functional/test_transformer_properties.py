@@ -10,10 +10,11 @@ from typing import Any
 from unittest import mock
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loglake import quarantine
+from loglake import linehead, quarantine
 from loglake.metrics import MetricsSink
 from loglake.settings import Settings
 from loglake.transform import Transformer
@@ -293,9 +294,16 @@ def test_fast_paths_answer_exactly_as_the_general_path(payloads: list[bytes], sa
     _assert_fast_equals_general(payloads, sampling)
 
 
-@given(st.lists(_log_lines | _odd_log_lines | _unusual_log_lines, min_size=1, max_size=12), _SAMPLINGS)
+@pytest.mark.parametrize("implementation", ["native", "python"])
+@given(lines=st.lists(_log_lines | _odd_log_lines | _unusual_log_lines, min_size=1, max_size=12), sampling=_SAMPLINGS)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_one_line_records_answer_exactly_as_the_general_path(lines: list[bytes], sampling: dict[str, Any]) -> None:
+def test_one_line_records_answer_exactly_as_the_general_path(
+    implementation: str, lines: list[bytes], sampling: dict[str, Any]
+) -> None:
     # Records of one access-log line each, as log agents send them: the answers, the quarantine markers and the
-    # metrics (IP lines included) of the one-line path are those of the general path, byte for byte.
-    _assert_fast_equals_general(lines, sampling)
+    # metrics (IP lines included) of the one-line path are those of the general path, byte for byte, whichever
+    # implementation reads the lines' heads (loglake.linehead).
+    assert linehead.NATIVE, "loglake._linehead is not built: run `pip install -e .` with a C compiler"
+    head = linehead.head if implementation == "native" else linehead.py_head
+    with mock.patch.object(linehead, "head", head):
+        _assert_fast_equals_general(lines, sampling)
