@@ -3,8 +3,11 @@
 ``lambda.Code.from_asset(folder)`` zips each folder at deploy time; nothing here needs Docker or AWS.
 
 *Code layer* — a copy of the ``loglake/`` package under ``python/loglake/``, so every function imports the
-same code, shipped once. It is rebuilt on every synth (a few milliseconds) into a folder named after a hash of
-its content, so a build never exposes a half-written folder and unchanged code keeps its asset hash.
+same code, shipped once, with its C extension cross-built for the function's architecture by zig
+(``layers/native.py``; the extension built for this machine is never shipped). It is rebuilt on every synth
+(a few milliseconds; the extension is compiled again only when the code changes) into a folder named after a
+hash of its content and architecture, so a build never exposes a half-written folder and unchanged code keeps
+its asset hash.
 
 *Dependencies layer* — the pinned wheels of ``layers/requirements.txt`` (pyarrow, orjson, Powertools)
 installed with ``pip install --platform manylinux_2_28_<arch> --only-binary=:all: --target …`` for the
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from layers.native import ELF_MACHINES, NativeBuildError, build_extension, elf_machine
 from loglake.errors import LoglakeError
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
@@ -44,10 +48,8 @@ PLATFORMS: Final = {
     "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
     "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
 }
-#: ELF ``e_machine`` of each architecture: every native library in the layer must carry it.
-ELF_MACHINES: Final = {"arm64": 183, "x86_64": 62}
 #: Bump when the build's output changes for the same inputs (a new trim rule, say).
-BUILDER_VERSION: Final = "1"
+BUILDER_VERSION: Final = "2"
 #: Paths (relative to ``python/``) Lambda never loads: C++ headers and sources, Cython sources, test suites.
 _TRIM_DIRS: Final = ("bin", "pyarrow/include", "pyarrow/includes", "pyarrow/src", "pyarrow/tests")
 _TRIM_SUFFIXES: Final = (".pyx", ".pxd", ".pxi", ".pyc")
@@ -76,7 +78,7 @@ def build_layers(*, architecture: str, python_version: str, build_root: Path = B
     True
     """
     return LayerDirs(
-        code=build_code_layer(build_root=build_root),
+        code=build_code_layer(architecture=architecture, build_root=build_root),
         dependencies=build_dependencies_layer(
             architecture=architecture, python_version=python_version, build_root=build_root
         ),
@@ -87,30 +89,44 @@ def build_layers(*, architecture: str, python_version: str, build_root: Path = B
 
 
 def _source_files(source: Path) -> list[Path]:
+    """The package's files, without caches and without native builds for this machine."""
     return sorted(
         p
         for p in source.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo", ".so")
     )
 
 
-def build_code_layer(*, source: Path = LOGLAKE_SOURCE, build_root: Path = BUILD_ROOT) -> Path:
-    """Copy the ``loglake`` package into ``<folder>/python/loglake`` and return the folder."""
+def build_code_layer(*, architecture: str, source: Path = LOGLAKE_SOURCE, build_root: Path = BUILD_ROOT) -> Path:
+    """Copy the ``loglake`` package into ``<folder>/python/loglake``, build each C extension of its top level
+    (``name.c`` → ``name.abi3.so``) for ``architecture`` in place of its source, and return the folder."""
+    if architecture not in PLATFORMS:
+        raise LayerBuildError(f"architecture {architecture!r} is not one of {', '.join(PLATFORMS)}")
     files = _source_files(source)
     if not any(p.suffix == ".py" for p in files):
         raise LayerBuildError(f"{source} holds no Python module; the code layer ships the loglake package")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{BUILDER_VERSION}\0{architecture}\0".encode())
     for path in files:
         digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    target = build_root / f"loglake-code-{digest.hexdigest()[:16]}"
+    prefix = f"loglake-code-{architecture}-"
+    target = build_root / f"{prefix}{digest.hexdigest()[:16]}"
     if not target.is_dir():
         tmp = _scratch(build_root)
-        for path in files:
-            dest = tmp / "python" / source.name / path.relative_to(source)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+        package = tmp / "python" / source.name
+        try:
+            for path in files:
+                relative = path.relative_to(source)
+                if path.suffix == ".c" and len(relative.parts) == 1:
+                    build_extension(path, package / f"{path.stem}.abi3.so", architecture)
+                    continue
+                dest = package / relative
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest)
+        except NativeBuildError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise LayerBuildError(str(exc)) from exc
         _publish(tmp, target)
-    _prune(build_root, "loglake-code-", keep=target)
+    _prune(build_root, prefix, keep=target)
     return target
 
 
@@ -229,13 +245,9 @@ def _check_architecture(site: Path, architecture: str) -> None:
     expected = ELF_MACHINES[architecture]
     native = 0
     for path in site.rglob("*.so*"):
-        if not path.is_file():
+        machine = elf_machine(path) if path.is_file() else None
+        if machine is None:
             continue
-        with path.open("rb") as fh:
-            header = fh.read(20)
-        if header[:4] != b"\x7fELF":
-            continue
-        machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
         if machine != expected:
             raise LayerBuildError(
                 f"{path.relative_to(site)} is built for ELF machine {machine}, not {architecture} "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,12 +19,11 @@ from layers.build import (
     pinned_requirements,
     pip_command,
 )
-
-
-def _elf_machine(path: Path) -> int:
-    header = path.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF", path
-    return int.from_bytes(header[18:20], "little")
+from layers.native import NativeBuildError, build_extension, compile_command
+from layers.native import elf_machine as _elf_machine
+from loglake import linehead
+from loglake.sampling import keep_below
+from tests.conftest import SHARED_DATA
 
 
 def test_pip_fetches_wheels_for_lambda_not_for_this_machine(tmp_path: Path) -> None:
@@ -70,24 +72,76 @@ class TestCodeLayer:
 
     def test_is_a_plain_copy_of_the_package_under_python(self, tmp_path: Path) -> None:
         pkg = self._package(tmp_path, "X = 1\n")
-        layer = build_code_layer(source=pkg, build_root=tmp_path / "build")
+        layer = build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
         shipped = sorted(p.relative_to(layer).as_posix() for p in layer.rglob("*") if p.is_file())
         assert shipped == ["python/loglake/__init__.py", "python/loglake/py.typed"]
 
     def test_same_code_same_folder_new_code_new_folder(self, tmp_path: Path) -> None:
         pkg = self._package(tmp_path, "X = 1\n")
-        first = build_code_layer(source=pkg, build_root=tmp_path / "build")
-        assert build_code_layer(source=pkg, build_root=tmp_path / "build") == first
+        first = build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
+        assert build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build") == first
         (pkg / "__init__.py").write_text("X = 2\n")
-        second = build_code_layer(source=pkg, build_root=tmp_path / "build")
+        second = build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
         assert second != first and not first.exists()
         assert (second / "python" / "loglake" / "__init__.py").read_text() == "X = 2\n"
 
-    def test_the_real_package_ships_the_schema(self, project_root: Path, tmp_path: Path) -> None:
-        layer = build_code_layer(build_root=tmp_path)
-        assert (layer / "python" / "loglake" / "schema.py").read_bytes() == (
-            project_root / "loglake" / "schema.py"
-        ).read_bytes()
+    def test_native_builds_of_this_machine_are_not_shipped(self, tmp_path: Path) -> None:
+        pkg = self._package(tmp_path, "X = 1\n")
+        (pkg / "_fast.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF host build")
+        layer = build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
+        assert not list(layer.rglob("*.so"))
+
+    def test_each_architecture_has_its_own_folder(self, tmp_path: Path) -> None:
+        pkg = self._package(tmp_path, "X = 1\n")
+        arm = build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
+        x86 = build_code_layer(architecture="x86_64", source=pkg, build_root=tmp_path / "build")
+        assert arm != x86 and arm.is_dir() and x86.is_dir()
+
+    def test_a_c_file_that_does_not_compile_fails_the_build_and_says_why(self, tmp_path: Path) -> None:
+        pkg = self._package(tmp_path, "X = 1\n")
+        (pkg / "_broken.c").write_text("this is not C;\n")
+        with pytest.raises(LayerBuildError, match=r"building _broken\.c for arm64 failed"):
+            build_code_layer(architecture="arm64", source=pkg, build_root=tmp_path / "build")
+        assert not list((tmp_path / "build").glob("loglake-code-*"))
+
+    def test_the_real_package_ships_the_schema_and_its_extension_for_graviton(
+        self, project_root: Path, tmp_path: Path
+    ) -> None:
+        layer = build_code_layer(architecture="arm64", build_root=tmp_path)
+        shipped = layer / "python" / "loglake"
+        assert (shipped / "schema.py").read_bytes() == (project_root / "loglake" / "schema.py").read_bytes()
+        assert _elf_machine(shipped / "_linehead.abi3.so") == ELF_MACHINES["arm64"]
+        assert [p.name for p in shipped.rglob("*.so")] == ["_linehead.abi3.so"]
+        assert not (shipped / "_linehead.c").exists()
+
+
+class TestNativeExtension:
+    def test_zig_targets_lambda_glibc_for_each_architecture(self, tmp_path: Path) -> None:
+        for arch, triple in (("arm64", "aarch64-linux-gnu.2.28"), ("x86_64", "x86_64-linux-gnu.2.28")):
+            cmd = compile_command(Path("a.c"), tmp_path / "a.so", arch)
+            assert cmd[1:4] == ["-m", "ziglang", "cc"] and cmd[cmd.index("-target") + 1] == triple
+        with pytest.raises(NativeBuildError, match="'sparc' is not one of arm64, x86_64"):
+            compile_command(Path("a.c"), tmp_path / "a.so", "sparc")
+
+    def test_the_cross_built_extension_loads_and_agrees_with_the_reference(
+        self, project_root: Path, tmp_path: Path
+    ) -> None:
+        # The x86_64 build is the one this machine can run: the same zig command line as arm64's, loaded here.
+        built = build_extension(project_root / "loglake" / "_linehead.c", tmp_path / "_linehead.abi3.so", "x86_64")
+        spec = importlib.util.spec_from_file_location("_linehead", built)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sha = linehead._openssl_sha256()
+        assert sha is not None
+        module.set_sha256(*sha)
+        log = SHARED_DATA / "logs" / "apache_combined_10k.log.gz"
+        lines = gzip.decompress(log.read_bytes()).splitlines()[:500]
+        threshold = keep_below(0.1)
+        for line in lines:
+            data = base64.b64encode(line).decode()
+            answer = module.head(data, threshold)
+            assert answer is not None and answer == linehead.py_head(data, threshold)
 
 
 @pytest.fixture(scope="module")

@@ -129,9 +129,10 @@ def test_the_layers_hold_loglake_and_wheels_for_the_function_architecture(synth:
     dirs = {_asset_dir(synth, layer["Properties"]["Content"]) for layer in layers.values()}
     (code,) = [d for d in dirs if (d / "python" / "loglake").is_dir()]
     (deps,) = dirs - {code}
-    assert (code / "python" / "loglake" / "schema.py").is_file()
-    assert not (deps / "python" / "loglake").exists(), "loglake must ship once, in the code layer"
     arch = synth.config.lambda_.architecture
+    assert (code / "python" / "loglake" / "schema.py").is_file()
+    assert _elf_machine(code / "python" / "loglake" / "_linehead.abi3.so") == ELF_MACHINES[arch]
+    assert not (deps / "python" / "loglake").exists(), "loglake must ship once, in the code layer"
     cp = "cp" + synth.config.lambda_.python_version.replace(".", "")
     orjson = next((deps / "python" / "orjson").glob("orjson*.so"))
     assert _elf_machine(orjson) == ELF_MACHINES[arch]
