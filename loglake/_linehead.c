@@ -208,8 +208,13 @@ static PyObject *head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     }
     Py_ssize_t encoded_len, tn = PyBytes_Size(args[1]);
     const unsigned char *encoded = (const unsigned char *)PyUnicode_AsUTF8AndSize(args[0], &encoded_len);
+    if (encoded == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+        PyErr_Clear(); /* lone surrogates (json.loads makes them of "\ud800"): not base64, as for the reference */
+        Py_RETURN_NONE;
+    }
     const unsigned char *threshold = (const unsigned char *)PyBytes_AsString(args[1]);
-    if (encoded == NULL || threshold == NULL) return NULL;
+    if (threshold == NULL) return NULL;
     unsigned char data[MAX_LINE];
     Py_ssize_t n = b64_decode(encoded, encoded_len, data, MAX_LINE);
     if (n <= 0 || data[0] == '{' || data[0] == '[' || data[0] == 0x1f || data[0] == 0xef) Py_RETURN_NONE;
