@@ -137,7 +137,7 @@ def _parse_clf_time(text: str) -> int:
     if m is None:
         raise RecordError(f"time {text[:40]!r} is not in the log format '17/May/2015:10:05:03 +0000'")
     ms = _clf_ms(*m.groups())
-    if len(text) == 26:
+    if len(text) == 26 and len(m.group(1)) == 2:  # the usual layout (a 1-digit day and "+02:00" also make 26)
         if len(_hour_cache) > 4096:
             _hour_cache.clear()
         _hour_cache[hour_key] = ms - (int(m.group(5)) * 60 + int(m.group(6))) * 1000

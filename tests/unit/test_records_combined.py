@@ -125,6 +125,17 @@ def test_clf_time_with_any_offset_is_converted_to_utc(local: datetime, offset_mi
     assert parse_clf_time(text) == parse_clf_time(text)  # the hour cache returns the same
 
 
+def test_a_malformed_time_is_refused_whatever_was_parsed_before() -> None:
+    # A 1-digit day with "+02:00" is 26 characters too: it once filled the hour cache under the usual layout's
+    # key, after which this malformed time of the same 26 characters read as the cached hour.
+    malformed = "7/May/2015:10::00:00+02:00"
+    with pytest.raises(RecordError):
+        parse_clf_time(malformed)
+    assert parse_clf_time("7/May/2015:10:05:03 +02:00") == 1430985903000
+    with pytest.raises(RecordError):
+        parse_clf_time(malformed)
+
+
 _token = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters='"\\'), min_size=1)
 _quoted = st.text(
     alphabet=st.characters(
