@@ -159,7 +159,8 @@ class Sampler:
             return 1.0
         if rule.rate <= 0.0:
             return None
-        return rule.rate if sha256(request_id.encode("utf-8", "surrogatepass")).digest() < rule.threshold else None
+        digest = short_sha256(request_id.encode("utf-8", "surrogatepass")).digest()
+        return rule.rate if digest < rule.threshold else None
 
     def decide(self, rec: Mapping[str, Any]) -> float | None:
         """The ``sample_rate`` to record if the record is kept, or None if it is sampled out."""

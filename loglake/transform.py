@@ -52,7 +52,6 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from hashlib import sha256
 from typing import Any, Final
 
 import msgspec
@@ -90,7 +89,7 @@ from loglake.ipnet import truncate_ip
 from loglake.metrics import MetricsSink, RedMetrics
 from loglake.records import decode_line, decode_record, is_ndjson
 from loglake.routes import RouteNormalizer
-from loglake.sampling import Sampler, ServiceRule
+from loglake.sampling import Sampler, ServiceRule, short_sha256
 from loglake.schema import normalize, validate_service_name
 from loglake.scrub import Scrubber
 from loglake.settings import Settings
@@ -476,7 +475,7 @@ class Transformer:
                         key = request_id.encode()
                     except UnicodeEncodeError:  # lone surrogates (never from JSON): as Sampler encodes them
                         key = request_id.encode("utf-8", "surrogatepass")
-                    rate = rule_rate if sha256(key).digest() < threshold else None
+                    rate = rule_rate if short_sha256(key).digest() < threshold else None
             except RecordError as exc:  # a field sampling and metrics need is invalid: not counted as a request
                 out.append(self._quarantine_line(raw, event, str(exc), record["recordId"], _record_context(record)))
                 counts.append((_service_of(event, default_service), arrival_ms, "Quarantined", 1))
