@@ -83,15 +83,17 @@ def to_stored(table: pa.Table, *, presorted: bool = False) -> pa.Table:
     """
     if not presorted:
         table = table.sort_by("timestamp")
+    names = set(table.column_names)
     arrays = []
     for field in STORED_SCHEMA:
-        column = _one_chunk(table.column(field.name)) if field.name in table.column_names else None
-        if column is None:
+        if field.name not in names:
             arrays.append(pa.nulls(table.num_rows, type=field.type))
-        elif pa.types.is_dictionary(field.type):
-            if not pa.types.is_dictionary(column.type):
-                column = pc.dictionary_encode(column)
-            arrays.append(column.cast(field.type))
+            continue
+        column = _one_chunk(table.column(field.name))
+        if column.type == field.type:  # the common case: nothing to convert (a cast would be a call per column)
+            arrays.append(column)
+        elif pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
+            arrays.append(pc.dictionary_encode(column).cast(field.type))
         else:
             arrays.append(column.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=STORED_SCHEMA)
