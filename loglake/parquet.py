@@ -126,9 +126,11 @@ def open_writer(sink: str | IO[bytes]) -> pq.ParquetWriter:
 
 def table_to_parquet(table: pa.Table) -> bytes:
     """Serialise a table of the stored schema; deterministic for the same rows."""
-    buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=ROW_GROUP_ROWS, **writer_options())
-    return buf.getvalue()
+    # An Arrow sink, not io.BytesIO: the writer's many small writes then stay in C++, without taking the GIL
+    # for each (files are encoded in parallel threads).
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **writer_options())
+    return sink.getvalue().to_pybytes()
 
 
 def read_parquet(data: bytes) -> pa.Table:
