@@ -318,8 +318,18 @@ def convert_object(
     chunks = GzipChunks(data, chunk_bytes=options.chunk_bytes)
     splitter = _Splitter(options, arrival_ms(key))
     parsed = Parsed()
+    # The fields holding values in the chunks taken so far: the JSON reader is told only these for the next chunks
+    # (see parse_chunk), until a chunk holds another field without bringing a value for a new one (fields sent
+    # as null, say): then it is told the whole schema again. Each chunk's rows are the same either way.
+    seen: set[str] = set()
+    expect_seen = True
 
     def take(piece: Parsed) -> None:
+        nonlocal expect_seen
+        found = piece.fields_with_values()
+        if piece.unexpected_fields and found <= seen:
+            expect_seen = False
+        seen.update(found)
         splitter.add(piece.table)
         piece.tables = []
         parsed.extend(piece)
@@ -329,8 +339,16 @@ def convert_object(
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
         for chunk in prefetch(chunks.chunks(), depth=READ_AHEAD):
+            fields = frozenset(seen) if expect_seen and seen else None
             pending.append(
-                pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
+                pool.submit(
+                    parse_chunk,
+                    chunk.text,
+                    chunk.first_line,
+                    fast=options.fast,
+                    newlines=chunk.newlines,
+                    fields=fields,
+                )
             )
             if len(pending) >= PARSE_THREADS + PARSE_QUEUED:
                 take(pending.popleft().result())
