@@ -202,7 +202,8 @@ def _note_out_of_window(table: pa.Table, direction: str) -> pa.Table:
 
 class _Splitter:
     """Collects rows with their partition hour (event hour, or arrival hour outside the window), then cuts
-    them into partitions with one stable sort by (service, hour, timestamp)."""
+    them into partitions with one stable sort by (service, hour); each partition's rows are then sorted by
+    timestamp, stably, as it is written (the same order as one stable sort by (service, hour, timestamp))."""
 
     def __init__(self, options: ConvertOptions, arrival: int | None) -> None:
         self.tables: list[pa.Table] = []
