@@ -305,15 +305,16 @@ def _read_json(buffer: pa.Buffer, fields: frozenset[str] | None, out: Parsed | N
             table = pajson.read_json(
                 pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_parse_options(fields)
             )
-        except (pa.ArrowException, ValueError):  # another field (or bad text): read again with the whole schema
-            if out is not None:
+        except (pa.ArrowException, ValueError):  # another field, or bad text: read again with the whole schema
+            table = pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
+            if out is not None:  # the whole schema read it: it held another field (bad text raised above)
                 out.unexpected_fields = True
-        else:
-            rows = table.num_rows
-            return pa.Table.from_arrays(
-                [table.column(f.name) if f.name in fields else pa.nulls(rows, f.type) for f in _READ_SCHEMA],
-                schema=_READ_SCHEMA,
-            )
+            return table
+        rows = table.num_rows
+        return pa.Table.from_arrays(
+            [table.column(f.name) if f.name in fields else pa.nulls(rows, f.type) for f in _READ_SCHEMA],
+            schema=_READ_SCHEMA,
+        )
     return pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
 
 

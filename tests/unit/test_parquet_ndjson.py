@@ -317,6 +317,11 @@ def test_told_fields_are_only_expected_other_fields_are_read_too() -> None:
     }
     exact = parse_chunk(text, 1, fields=frozenset(told.fields_with_values()))
     assert not exact.unexpected_fields and exact.table.equals(whole.table)
+    # a chunk that no schema reads (a marker line, a bad line) says nothing about the fields
+    marker = orjson.dumps({"_loglake_quarantine": {"stage": "transformer", "reason": "bad", "raw": "x"}}) + b"\n"
+    for odd in (marker, b"not json\n"):
+        bad = parse_chunk(text + odd, 1, fields=frozenset(told.fields_with_values()))
+        assert not bad.unexpected_fields and len(bad.rejected) == 1 and bad.table.num_rows == 22
 
 
 def test_the_caller_may_pass_the_newline_count() -> None:
