@@ -202,7 +202,8 @@ def _note_out_of_window(table: pa.Table, direction: str) -> pa.Table:
 
 class _Splitter:
     """Collects rows with their partition hour (event hour, or arrival hour outside the window), then cuts
-    them into partitions with one stable sort by (service, hour, timestamp)."""
+    them into partitions with one stable sort by (service, hour); each partition's rows are then sorted by
+    timestamp, stably, as it is written (the same order as one stable sort by (service, hour, timestamp))."""
 
     def __init__(self, options: ConvertOptions, arrival: int | None) -> None:
         self.tables: list[pa.Table] = []
@@ -234,7 +235,8 @@ class _Splitter:
 
     def partitions(self) -> Iterator[tuple[str, int, pa.Table, pa.Array]]:
         """``(service, hour start ms, rows, indices)`` per partition, in key order: ``rows.take(indices)`` are the
-        partition's rows sorted by timestamp, without the partition key ``service_name``."""
+        partition's rows in input order, without the partition key ``service_name`` (:func:`_time_sorted` sorts
+        them by timestamp)."""
         if not self.tables:
             return
         table = pa.concat_tables(self.tables)
@@ -252,11 +254,9 @@ class _Splitter:
             order = sorted(range(len(names)), key=names.__getitem__)
             rank = pa.array([order.index(i) for i in range(len(names))], pa.int64())
             key = pc.add(pc.multiply(pc.take(rank, services.indices), _SERVICE_SHIFT), table.column("_hour"))
-            # A stable sort (Arrow's sort_indices is stable) of the keys alone.
-            indices = pc.sort_indices(
-                pa.table({"key": key, "timestamp": table.column("timestamp")}),
-                sort_keys=[("key", "ascending"), ("timestamp", "ascending")],
-            )
+            # A stable sort (Arrow's sort_indices is stable) of the integer keys alone, which is quick: each
+            # partition's rows are sorted by time when the partition is written, in the encoding threads.
+            indices = pc.sort_indices(key)
             keys = pc.take(key, indices).combine_chunks()
             rows = pa.Table.from_arrays([c.result() for c in columns], schema=stored.schema)
         del table, stored
@@ -269,6 +269,12 @@ class _Splitter:
         for begin, stop in itertools.pairwise(starts):
             k = keys[begin].as_py()
             yield names[order[k >> 32]], (k & 0xFFFFFFFF) * HOUR_MS, rows, indices.slice(begin, stop - begin)
+
+
+def _time_sorted(rows: pa.Table, indices: pa.Array) -> pa.Table:
+    """``rows.take(indices)`` sorted by timestamp; a stable sort, so rows with equal times keep their order."""
+    order = pc.sort_indices(pc.take(rows.column("timestamp"), indices))
+    return rows.take(pc.take(indices, order))
 
 
 def convert_object(
@@ -313,8 +319,18 @@ def convert_object(
     chunks = GzipChunks(data, chunk_bytes=options.chunk_bytes)
     splitter = _Splitter(options, arrival_ms(key))
     parsed = Parsed()
+    # The fields holding values in the chunks taken so far: the JSON reader is told only these for the next chunks
+    # (see parse_chunk), until a chunk holds another field without bringing a value for a new one (fields sent
+    # as null, say): then it is told the whole schema again. Each chunk's rows are the same either way.
+    seen: set[str] = set()
+    expect_seen = True
 
     def take(piece: Parsed) -> None:
+        nonlocal expect_seen
+        found = piece.fields_with_values()
+        if piece.unexpected_fields and found <= seen:
+            expect_seen = False
+        seen.update(found)
         splitter.add(piece.table)
         piece.tables = []
         parsed.extend(piece)
@@ -324,8 +340,16 @@ def convert_object(
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
         pending: deque[Future[Parsed]] = deque()
         for chunk in prefetch(chunks.chunks(), depth=READ_AHEAD):
+            fields = frozenset(seen) if expect_seen and seen else None
             pending.append(
-                pool.submit(parse_chunk, chunk.text, chunk.first_line, fast=options.fast, newlines=chunk.newlines)
+                pool.submit(
+                    parse_chunk,
+                    chunk.text,
+                    chunk.first_line,
+                    fast=options.fast,
+                    newlines=chunk.newlines,
+                    fields=fields,
+                )
             )
             if len(pending) >= PARSE_THREADS + PARSE_QUEUED:
                 take(pending.popleft().result())
@@ -365,7 +389,7 @@ def convert_object(
 
         def encode(part: tuple[str, int, pa.Table, pa.Array]) -> tuple[str, int, int, Future[None]]:
             service, hour, source, indices = part
-            rows = source.take(indices)
+            rows = _time_sorted(source, indices)
             body = table_to_parquet(to_stored(rows, presorted=True))
             out_key = f"{partition_for(service, hour, table).prefix}part-{stem}.parquet"
             return out_key, rows.num_rows, len(body), uploaders.submit(storage.put, out_key, body)

@@ -26,6 +26,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Iterator
@@ -76,6 +77,13 @@ _READ_SCHEMA: Final = pa.schema([pa.field(f.name, pa.string()) if f.name == "tim
 _PARSE_OPTIONS: Final = pajson.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="error")
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_options(fields: frozenset[str]) -> pajson.ParseOptions:
+    """Parse options for text expected to hold only ``fields`` (the rest of the explicit schema: absent)."""
+    schema = pa.schema([f for f in _READ_SCHEMA if f.name in fields])
+    return pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+
+
 @dataclass(slots=True)
 class Rejected:
     """A non-blank line that did not become a row."""
@@ -96,6 +104,18 @@ class Parsed:
     lines: int = 0  # non-blank lines read
     fast_bytes: int = 0  # bytes the fast path vouched for
     slow_bytes: int = 0  # bytes read line by line
+    #: The fields the text was expected to hold (``parse_chunk(fields=...)``) were not all it held: it was read
+    #: again with the whole schema.
+    unexpected_fields: bool = False
+
+    def fields_with_values(self) -> set[str]:
+        """The columns holding at least one value in some row."""
+        return {
+            name
+            for table in self.tables
+            for name, column in zip(table.column_names, table.columns, strict=True)
+            if column.null_count < len(column)
+        }
 
     @property
     def table(self) -> pa.Table:
@@ -113,6 +133,7 @@ class Parsed:
         self.lines += other.lines
         self.fast_bytes += other.fast_bytes
         self.slow_bytes += other.slow_bytes
+        self.unexpected_fields = self.unexpected_fields or other.unexpected_fields
 
 
 # --------------------------------------------------------------------------- read-ahead
@@ -158,18 +179,29 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_chunk(text: bytes | memoryview, first_line: int, *, fast: bool = True, newlines: int | None = None) -> Parsed:
+def parse_chunk(
+    text: bytes | memoryview,
+    first_line: int,
+    *,
+    fast: bool = True,
+    newlines: int | None = None,
+    fields: frozenset[str] | None = None,
+) -> Parsed:
     """Rows and rejected lines of ``text`` (whole lines; the first is line number ``first_line``).
 
     ``fast=False`` reads every line through the reference path (used by tests to compare both paths).
     ``newlines`` is ``text.count(b"\n")`` when the caller has counted it already (:meth:`GzipChunks.chunks`).
     ``text`` may be a view of a larger buffer (:meth:`GzipChunks.chunks` hands out views, not copies).
+    ``fields``: the fields the lines are expected to hold (those seen so far in the object). The JSON reader is
+    then told only these, which saves it the null entries of the others on every row (some 7 % of its time for
+    access logs, which leave a few fields out); text holding any other field is read again with the whole schema
+    (:attr:`Parsed.unexpected_fields` says so). The rows are the same either way.
     """
     out = Parsed()
     if fast:
         # The common case: the fast path vouches for the whole chunk at once. A marker line never passes it (the
         # marker key is no field of the schema), so markers need looking for only when it refuses the chunk.
-        table = _read_fast(text, newlines)
+        table = _read_fast(text, newlines, fields, out)
         if table is not None:
             out.add_fast(table, len(text))
             return out
@@ -265,11 +297,37 @@ def _all(mask: Any) -> bool:
     return not pc.any(pc.invert(mask)).as_py()
 
 
-def _read_fast(text: bytes | memoryview, newlines: int | None = None) -> pa.Table | None:
+def _read_json(buffer: pa.Buffer, fields: frozenset[str] | None, out: Parsed | None) -> pa.Table:
+    """The JSON reader over ``buffer`` with the explicit schema (:data:`_READ_SCHEMA`); told only ``fields`` when
+    given, the other columns then added as nulls. Raises what the reader raises."""
+    if fields is not None:
+        try:
+            table = pajson.read_json(
+                pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_parse_options(fields)
+            )
+        except (pa.ArrowException, ValueError):  # another field, or bad text: read again with the whole schema
+            table = pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
+            if out is not None:  # the whole schema read it: it held another field (bad text raised above)
+                out.unexpected_fields = True
+            return table
+        rows = table.num_rows
+        return pa.Table.from_arrays(
+            [table.column(f.name) if f.name in fields else pa.nulls(rows, f.type) for f in _READ_SCHEMA],
+            schema=_READ_SCHEMA,
+        )
+    return pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
+
+
+def _read_fast(
+    text: bytes | memoryview,
+    newlines: int | None = None,
+    fields: frozenset[str] | None = None,
+    out: Parsed | None = None,
+) -> pa.Table | None:
     """Rows of ``text`` if every line is exactly what the reference path would accept unchanged, else None."""
     buffer = pa.py_buffer(text)  # no copy
     try:
-        table = pajson.read_json(pa.BufferReader(buffer), read_options=_READ_OPTIONS, parse_options=_PARSE_OPTIONS)
+        table = _read_json(buffer, fields, out)
     except (pa.ArrowException, ValueError):
         return None
     whole = binary_array(buffer)
@@ -319,7 +377,8 @@ def _rows_are_canonical(table: pa.Table) -> bool:
         return False
     if not _all(pc.match_substring_regex(ts, _CANONICAL_TS)):
         return False
-    if not _all(pc.match_substring_regex(service, _SERVICE_RE)):
+    # A few services per object: each distinct name is checked once.
+    if not _all(pc.match_substring_regex(pc.unique(service), _SERVICE_RE)):
         return False
     for f in FIELDS:
         if f.type == TIMESTAMP or f.name not in table.column_names:

@@ -83,15 +83,17 @@ def to_stored(table: pa.Table, *, presorted: bool = False) -> pa.Table:
     """
     if not presorted:
         table = table.sort_by("timestamp")
+    names = set(table.column_names)
     arrays = []
     for field in STORED_SCHEMA:
-        column = _one_chunk(table.column(field.name)) if field.name in table.column_names else None
-        if column is None:
+        if field.name not in names:
             arrays.append(pa.nulls(table.num_rows, type=field.type))
-        elif pa.types.is_dictionary(field.type):
-            if not pa.types.is_dictionary(column.type):
-                column = pc.dictionary_encode(column)
-            arrays.append(column.cast(field.type))
+            continue
+        column = _one_chunk(table.column(field.name))
+        if column.type == field.type:  # the common case: nothing to convert (a cast would be a call per column)
+            arrays.append(column)
+        elif pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
+            arrays.append(pc.dictionary_encode(column).cast(field.type))
         else:
             arrays.append(column.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=STORED_SCHEMA)
@@ -124,9 +126,11 @@ def open_writer(sink: str | IO[bytes]) -> pq.ParquetWriter:
 
 def table_to_parquet(table: pa.Table) -> bytes:
     """Serialise a table of the stored schema; deterministic for the same rows."""
-    buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=ROW_GROUP_ROWS, **writer_options())
-    return buf.getvalue()
+    # An Arrow sink, not io.BytesIO: the writer's many small writes then stay in C++, without taking the GIL
+    # for each (files are encoded in parallel threads).
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **writer_options())
+    return sink.getvalue().to_pybytes()
 
 
 def read_parquet(data: bytes) -> pa.Table:

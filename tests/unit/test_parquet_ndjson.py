@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loglake import ndjson
+from loglake import ndjson, schema
 from loglake.ndjson import GzipChunks, parse_chunk, prefetch
 from loglake.schema import format_timestamp, normalize, to_json_line
 
@@ -215,8 +215,10 @@ def reference(text: bytes) -> tuple[list[dict], list[tuple[int, str]]]:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-@given(lines=LINES)
-def test_fast_path_gives_exactly_the_reference_rows(lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+@given(lines=LINES, fields=st.frozensets(st.sampled_from(schema.FIELD_NAMES)))
+def test_fast_path_gives_exactly_the_reference_rows(
+    lines: list[bytes], fields: frozenset[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ndjson, "MIN_FAST_BYTES", 64)  # exercise halving on small inputs
     text = b"\n".join(lines) + b"\n"
     fast = parse_chunk(text, 1)
@@ -225,6 +227,9 @@ def test_fast_path_gives_exactly_the_reference_rows(lines: list[bytes], monkeypa
     # a view into a larger buffer (as GzipChunks.chunks hands out) reads the same
     view = parse_chunk(memoryview(b"{\n" + text + b"\n}")[2:-2], 1, newlines=text.count(b"\n"))
     assert (view.table.to_pylist(), [(r.line, r.reason) for r in view.rejected]) == reference(text)
+    # and so does telling the JSON reader to expect only some fields
+    told = parse_chunk(text, 1, fields=fields)
+    assert (told.table.to_pylist(), [(r.line, r.reason) for r in told.rejected]) == reference(text)
 
 
 @settings(max_examples=60, deadline=None)
@@ -292,6 +297,31 @@ def test_two_objects_on_a_line_are_caught_even_when_a_blank_line_evens_the_count
     fast = parse_chunk(text, 1)
     assert (fast.table.to_pylist(), [(r.line, r.reason) for r in fast.rejected]) == reference(text)
     assert [r.line for r in fast.rejected] == [3] and fast.lines == 3
+
+
+def test_told_fields_are_only_expected_other_fields_are_read_too() -> None:
+    lines = [good_line(i) for i in range(20)] + [good_line(20, trace_id="t"), good_line(21, latency_ms=1.5)]
+    text = b"".join(lines)
+    whole = parse_chunk(text, 1)
+    assert not whole.unexpected_fields
+    told = parse_chunk(text, 1, fields=frozenset({"request_id", "timestamp", "service_name", "status_code"}))
+    assert told.unexpected_fields and told.slow_bytes == 0
+    assert told.table.equals(whole.table)
+    assert told.fields_with_values() == {
+        "request_id",
+        "timestamp",
+        "service_name",
+        "status_code",
+        "trace_id",
+        "latency_ms",
+    }
+    exact = parse_chunk(text, 1, fields=frozenset(told.fields_with_values()))
+    assert not exact.unexpected_fields and exact.table.equals(whole.table)
+    # a chunk that no schema reads (a marker line, a bad line) says nothing about the fields
+    marker = orjson.dumps({"_loglake_quarantine": {"stage": "transformer", "reason": "bad", "raw": "x"}}) + b"\n"
+    for odd in (marker, b"not json\n"):
+        bad = parse_chunk(text + odd, 1, fields=frozenset(told.fields_with_values()))
+        assert not bad.unexpected_fields and len(bad.rejected) == 1 and bad.table.num_rows == 22
 
 
 def test_the_caller_may_pass_the_newline_count() -> None:
