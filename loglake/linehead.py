@@ -26,16 +26,14 @@ Example
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import os
-from binascii import hexlify
 from collections.abc import Callable
 from typing import Final
 
 from loglake.b64 import decode as b64decode
 from loglake.b64 import encode_text
-from loglake.formats.combined import _ESCAPED_SCAN_RE, _FAST_SCAN_RE, _STATUS_VALUES, _time_cache, scan_time
+from loglake.formats.combined import _ESCAPED_SCAN_RE, _FAST_SCAN_RE, _STATUS_VALUES, line_id, scan_time
 from loglake.sampling import short_sha256
 
 __all__ = ["NATIVE", "Head", "head", "py_head"]
@@ -68,15 +66,13 @@ def py_head(data: str, threshold: bytes) -> Head | None:
     if m is None:
         return None
     host, when, status = m.group(2, 5, 7)
-    ts = _time_cache.get(when)
+    ts = scan_time(when)
     if ts is None:
-        ts = scan_time(when)
-        if ts is None:
-            return None
+        return None
     code = _STATUS_VALUES.get(status)
     if code is None and status != "-":
         code = int(status)  # digits of another script: \d matches them, int() reads them
-    request_id = hexlify(hashlib.sha256(line).digest()[:16])
+    request_id = line_id(line).encode()
     return ts, code, host, request_id, short_sha256(request_id).digest() < threshold
 
 
@@ -86,17 +82,15 @@ def _openssl_sha256() -> tuple[int, int, int] | None:
         import _hashlib  # type: ignore[import-not-found,unused-ignore]
 
         library = ctypes.CDLL(_hashlib.__file__)  # dlsym searches its dependencies: libcrypto
-        addresses = [ctypes.cast(getattr(library, name), ctypes.c_void_p).value for name in _SHA256_FUNCTIONS]
+        init, update, final = (
+            ctypes.cast(getattr(library, f"SHA256_{name}"), ctypes.c_void_p).value
+            for name in ("Init", "Update", "Final")
+        )
     except (ImportError, AttributeError, OSError):
         return None
-    if not all(addresses):
-        return None
-    init, update, final = addresses
-    assert init is not None and update is not None and final is not None
-    return init, update, final
+    return (init, update, final) if init and update and final else None
 
 
-_SHA256_FUNCTIONS: Final = ("SHA256_Init", "SHA256_Update", "SHA256_Final")
 #: A line whose head both implementations must give, checked before the native one is trusted.
 _KNOWN_LINE: Final = encode_text(b'1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET / HTTP/1.1" 200 512 "-" "curl/8"')
 

@@ -17,6 +17,7 @@ from loglake.compact import (
     CompactionError,
     CompactOptions,
     Compactor,
+    Plan,
     compaction_request,
     generation_created_ms,
     generation_name,
@@ -160,7 +161,8 @@ def test_a_redelivered_file_after_cleanup_is_never_counted_twice(lake: Lake) -> 
     assert len(lake.ids()) == 50 and base_files(lake) == []
 
 
-def test_a_file_arriving_between_write_and_switch_defers_the_switch(lake: Lake) -> None:
+def _written_plan(lake: Lake) -> tuple[Compactor, Plan]:
+    """Two files in SHOP_10, and a compactor that has written their merge but not switched the partition yet."""
     lake.add(10)
     lake.add(10)
     compactor = lake.compactor()
@@ -168,6 +170,11 @@ def test_a_file_arriving_between_write_and_switch_defers_the_switch(lake: Lake) 
     plan = compactor.plan(state, NOW)
     assert plan is not None
     compactor.write(plan, NOW)
+    return compactor, plan
+
+
+def test_a_file_arriving_between_write_and_switch_defers_the_switch(lake: Lake) -> None:
+    compactor, plan = _written_plan(lake)
     lake.add(3, tag="straggler")  # visible at once: the base folder is still live
     assert len(lake.ids()) == 23
     assert not compactor.switch(plan)  # switching now would hide the straggler
@@ -178,13 +185,7 @@ def test_a_file_arriving_between_write_and_switch_defers_the_switch(lake: Lake) 
 
 
 def test_a_crash_between_write_and_switch_leaves_a_consistent_lake(lake: Lake) -> None:
-    lake.add(10)
-    lake.add(10)
-    compactor = lake.compactor()
-    (state,) = [s for s in compactor.states(compactor.candidates(NOW)) if s.partition == SHOP_10]
-    plan = compactor.plan(state, NOW)
-    assert plan is not None
-    compactor.write(plan, NOW)  # … and the process dies here
+    _, plan = _written_plan(lake)  # … and the process dies here
     orphan = plan.prefix
     assert len(lake.ids()) == 20
     report = lake.compactor().run(NOW + 10 * MINUTE)  # the next run starts over
